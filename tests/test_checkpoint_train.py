@@ -89,3 +89,43 @@ def test_guard_bad_arguments():
         train.DivergenceGuard(torch.nn.Linear(1, 1), snapshot_every=0)
     with pytest.raises(ValueError, match="every"):
         train.loop(lambda i: {}, 3, every=0)
+
+
+def _noisy_regression_run(path, n_steps, stop_at=None):
+    """A small SGD run whose steps draw fresh random batches (so the RNG state matters on resume)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    ckpt = train.Checkpointer(path, kind="toy", config={"width": 8}, modules={"model": model},
+                              optimizers={"opt": opt}, every=5)
+    start = ckpt.resume()
+
+    def step(i):
+        if stop_at is not None and i == stop_at:
+            raise KeyboardInterrupt  # the kernel "dies" here
+        x = torch.randn(16, 2)
+        loss = ((model(x).squeeze(1) - x.sum(1)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    hist = train.loop(step, n_steps, start=start, checkpointer=ckpt, show_progress=False)
+    return ckpt.history, hist
+
+
+def test_resume_after_a_crash_matches_the_uninterrupted_run(tmp_path):
+    full, _ = _noisy_regression_run(tmp_path / "a.pt", 40)
+    with pytest.raises(KeyboardInterrupt):
+        _noisy_regression_run(tmp_path / "b.pt", 40, stop_at=23)  # last save after step 19
+    resumed, part = _noisy_regression_run(tmp_path / "b.pt", 40)
+    assert part["loss"][0][0] == 20  # resumed from the step after the last checkpoint
+    assert resumed["loss"] == full["loss"]  # bit-for-bit equal losses on CPU
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    _noisy_regression_run(tmp_path / "c.pt", 10)
+    model = torch.nn.Linear(2, 1)
+    ck = train.Checkpointer(tmp_path / "c.pt", kind="toy", config={"width": 16}, modules={"model": model})
+    with pytest.raises(checkpoint.CheckpointMismatch, match="width: saved 8 vs asked 16"):
+        ck.resume()
