@@ -95,7 +95,10 @@ def gradient_penalty(critic, real, fake, weight: float = 10.0, generator=None):
         raise ValueError(f"real and fake must have the same shape; got {tuple(real.shape)} and {tuple(fake.shape)}")
     if weight < 0:
         raise ValueError(f"weight must be >= 0; got {weight}")
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, generator=generator)
+    # eps is drawn where `generator` lives (a CPU generator also works for a GPU batch), then moved
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype,
+                     device=generator.device if generator is not None else real.device,
+                     generator=generator).to(real.device)
     xhat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(xhat)
     (grad,) = torch.autograd.grad(scores.sum(), xhat, create_graph=True)
@@ -125,35 +128,61 @@ def gan_loss(name: str):
 LOG_2PI = math.log(2 * math.pi)
 
 
+def _check_same_shape(**tensors):
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError("these must have the same shape: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+
+
+def _check_broadcast(**tensors):
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
+    try:
+        torch.broadcast_shapes(*(t.shape for t in tensors.values()))
+    except RuntimeError:
+        raise ValueError("shapes do not broadcast: " + ", ".join(f"{k} {tuple(t.shape)}" for k, t in tensors.items())) from None
+
+
 def gaussian_kl(mu, logvar):
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per example, summed over latent dimensions:
     KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1).  Shapes (B, d) -> (B,)."""
-    if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape; got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    _check_same_shape(mu=mu, logvar=logvar)
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
 
 
 def gaussian_kl_two(mu_q, logvar_q, mu_p, logvar_p):
     """KL(N(mu_q, s_q^2) || N(mu_p, s_p^2)) per example, summed over dimensions:
-    1/2 sum_j (log s_p^2 - log s_q^2 + (s_q^2 + (mu_q - mu_p)^2) / s_p^2 - 1)."""
+    1/2 sum_j (log s_p^2 - log s_q^2 + (s_q^2 + (mu_q - mu_p)^2) / s_p^2 - 1).
+    mu_q, logvar_q: (..., d); mu_p, logvar_p broadcast against them (e.g. (d,) for one prior)."""
+    _check_same_shape(mu_q=mu_q, logvar_q=logvar_q)
+    _check_broadcast(mu_q=mu_q, mu_p=mu_p, logvar_p=logvar_p)
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1).sum(-1)
 
 
 def gaussian_log_prob(x, mu, logvar):
     """log N(x; mu, diag(exp(logvar))), summed over the last dimension:
-    -1/2 sum_j (log 2pi + logvar_j + (x_j - mu_j)^2 / exp(logvar_j))."""
+    -1/2 sum_j (log 2pi + logvar_j + (x_j - mu_j)^2 / exp(logvar_j)).
+    Shapes broadcast, e.g. x (K, B, d) against mu, logvar (B, d) -> (K, B)."""
+    _check_broadcast(x=x, mu=mu, logvar=logvar)
     return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) / logvar.exp()).sum(-1)
 
 
 def reparameterize(mu, logvar, generator=None):
     """z = mu + sigma * eps, eps ~ N(0, I): a sample of q whose gradient flows to mu and logvar."""
-    eps = torch.randn(mu.shape, device=mu.device, generator=generator)
+    _check_same_shape(mu=mu, logvar=logvar)
+    eps = torch.randn(mu.shape, dtype=mu.dtype, device=generator.device if generator is not None else mu.device,
+                      generator=generator).to(mu.device)
     return mu + (0.5 * logvar).exp() * eps
 
 
 def bernoulli_log_prob(x, logits):
     """log p(x | logits) for x in [0, 1] under independent Bernoullis, summed over the last dimension:
     sum_j x_j log sigmoid(l_j) + (1 - x_j) log sigmoid(-l_j)."""
+    _check_same_shape(x=x, logits=logits)
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
