@@ -7,4 +7,3 @@ import os
 
 os.environ.setdefault("GAN_COURSE_FAST", "1")
 os.environ.setdefault("GAN_COURSE_HEADLESS", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")

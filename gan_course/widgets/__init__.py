@@ -54,7 +54,8 @@ def interactive_plot(draw, figsize=(7.0, 3.2), headless=None, **controls):
     if _headless() if headless is None else headless:
         fig = plt.figure(figsize=figsize)
         draw(fig, **values)
-        plt.show()
+        display(fig)
+        plt.close(fig)  # displayed once, explicitly: works with any matplotlib backend
         return fig
 
     out = w.Output()
@@ -64,7 +65,8 @@ def interactive_plot(draw, figsize=(7.0, 3.2), headless=None, **controls):
             out.clear_output(wait=True)
             fig = plt.figure(figsize=figsize)
             draw(fig, **{k: c.value for k, c in controls.items()})
-            plt.show()
+            display(fig)
+            plt.close(fig)
 
     for c in controls.values():
         c.observe(redraw, names="value")
