@@ -1,7 +1,8 @@
 """run-all: execute every notebook with papermill and write a report (Markdown + JSON).
 
     python -m gan_course run-all --fast                 # check a classroom machine (< 15 min on 2 cores)
-    python -m gan_course run-all --inplace              # full run; refresh the committed outputs
+    python -m gan_course run-all --inplace              # full run; refresh the committed outputs and
+                                                        # notebooks/results/ (report + recorded results)
     python -m gan_course run-all --only 01 03 --fast    # some notebooks (by number or name prefix)
 
 Per notebook the report gives the wall time, the device, pass/fail with the failing cell, and the
@@ -78,9 +79,20 @@ def run_one(nb: Path, out: Path, *, fast: bool, results_file: Path, timeout: int
 
 
 def write_report(rows: list[dict], report_dir: Path, env: dict) -> tuple[Path, Path]:
+    """Write report.json and report.md. Rows of notebooks not in this run (from an earlier report in the
+    same folder) are kept, so `--only 04` refreshes one row of the course's report."""
     report_dir.mkdir(parents=True, exist_ok=True)
     js = report_dir / "report.json"
-    js.write_text(json.dumps({"environment": env, "notebooks": rows}, indent=1))
+    if js.exists():
+        try:
+            earlier = json.loads(js.read_text()).get("notebooks", [])
+        except (json.JSONDecodeError, AttributeError):
+            earlier = []
+        names = {r["notebook"] for r in rows}
+        rows = sorted([r for r in earlier if r.get("notebook") not in names] + rows, key=lambda r: r["notebook"])
+    tmp = js.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"environment": env, "notebooks": rows}, indent=1))
+    os.replace(tmp, js)
     lines = ["# run-all report", "",
              f"device: {env['device']}" + (f" ({env['gpu']})" if env.get("gpu") else "")
              + f", {env['cpu_cores']} CPU cores, torch {env['torch']}, python {env['python']}", "",
@@ -95,7 +107,8 @@ def write_report(rows: list[dict], report_dir: Path, env: dict) -> tuple[Path, P
                      f"{cell.replace('|', '/')} | {res.replace('|', '/')} |")
     total = sum(r["seconds"] for r in rows)
     failed = sum(r["status"] != "passed" for r in rows)
-    lines += ["", f"{len(rows)} notebooks, {failed} failed, {total:.0f} s in all."]
+    lines += ["", f"{len(rows)} notebooks, {failed} failed, {total:.0f} s in all.",
+              "", "The results each notebook recorded are in `<notebook>.json` beside this report."]
     md = report_dir / "report.md"
     md.write_text("\n".join(lines) + "\n")
     return md, js
@@ -117,7 +130,9 @@ def main(argv=None) -> int:
     where = ra.add_mutually_exclusive_group()
     where.add_argument("--inplace", action="store_true", help="overwrite the notebooks with their executed versions")
     where.add_argument("--output", type=Path, default=None, help="folder for executed notebooks (default build/run-all/<mode>)")
-    ra.add_argument("--report", type=Path, default=None, help="folder for report.md/report.json (default: the output folder)")
+    ra.add_argument("--report", type=Path, default=None,
+                    help="folder for report.md/report.json and results/ (default: the output folder; "
+                         "notebooks/results for a full --inplace run)")
     ra.add_argument("--only", nargs="+", default=None, metavar="NN", help="notebook numbers or name prefixes, e.g. 01 03")
     ra.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder holding the notebooks")
     ra.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
@@ -143,7 +158,10 @@ def main(argv=None) -> int:
         parser.error(str(exc))
     mode = "fast" if args.fast else "full"
     out_dir = None if args.inplace else (args.output or ROOT / "build" / "run-all" / mode)
-    report_dir = args.report or out_dir or ROOT / "build" / "run-all" / mode
+    # In-place full runs refresh the committed outputs, so their report and results are committed too
+    # (notebooks/results/), where the capstone reads them; other runs report into their output folder.
+    report_dir = args.report or out_dir or (Path(args.notebooks) / "results" if not args.fast
+                                            else ROOT / "build" / "run-all" / mode)
     env = runtime.environment_report()
     env["fast_mode"] = args.fast
     rows = []
@@ -151,7 +169,7 @@ def main(argv=None) -> int:
         out = nb if out_dir is None else Path(out_dir) / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
         print(f"{nb.name} ({mode}) ...", end=" ", flush=True)
-        row = run_one(nb, out, fast=args.fast, results_file=Path(report_dir) / "results" / f"{nb.stem}.json",
+        row = run_one(nb, out, fast=args.fast, results_file=Path(report_dir) / f"{nb.stem}.json",
                       timeout=args.timeout)
         row["device"] = env["device"]
         rows.append(row)

@@ -85,3 +85,13 @@ def test_interactive_plot_headless_draws_once():
         widgets.slider(3, 0, 2, description="s")
     with pytest.raises(ValueError, match="not one of"):
         widgets.dropdown(["a", "b"], "c")
+
+
+def test_report_keeps_rows_of_earlier_runs(tmp_path):
+    env = {"device": "cpu", "gpu": None, "cpu_cores": 2, "torch": "x", "python": "3"}
+    row = lambda name, s: {"notebook": name, "mode": "full", "status": "passed", "failed_cell": None,  # noqa: E731
+                           "error": None, "seconds": s, "results": {}}
+    run_all.write_report([row("00_a.ipynb", 1.0), row("01_b.ipynb", 2.0)], tmp_path, env)
+    run_all.write_report([row("01_b.ipynb", 5.0)], tmp_path, env)
+    rows = json.loads((tmp_path / "report.json").read_text())["notebooks"]
+    assert [(r["notebook"], r["seconds"]) for r in rows] == [("00_a.ipynb", 1.0), ("01_b.ipynb", 5.0)]
