@@ -1,0 +1,260 @@
+"""A GAN on 2-D toy data, small enough to watch learn: the trainer behind notebook 02 and its GAN Lab.
+
+    cfg = GAN2DConfig(data="ring8", loss="wgan_gp")
+    gan = GAN2D(cfg)
+    gan.train(3000)                 # or, one at a time (what the widget's buttons do):
+    gan.d_step(); gan.g_step(); gan.step()
+    print(gan.metrics())            # modes: 8/8   high quality: 95.2%
+
+G and D are plain MLPs (`gan_course.models.mlp`); the losses come from `gan_course.losses.gan_loss(name)`.
+Optional published remedies against mode collapse: PacGAN packing (Lin et al. 2018: D judges `pack`
+samples at once, so a collapsed G is easy to spot), spectral normalisation of D (Miyato et al. 2018), and a
+learning-rate decay to zero over the run (sharpens the modes at the end).
+Every step is watched by a `DivergenceGuard`: a NaN stops the run, restores the last good weights and
+says what to change.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from . import losses, train
+from .data import toy2d
+from .metrics import modes
+from .models.mlp import ACTIVATIONS, MLP
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+@dataclass
+class GAN2DConfig:
+    data: str = "ring8"             # toy data set: ring8, grid25, spiral, two_moons
+    loss: str = "nonsaturating"     # minimax, nonsaturating, least_squares, wgan_gp, hinge
+    optimizer: str = "adam"         # adam, rmsprop or sgd (the same for G and D)
+    lr_g: float = 1e-4              # generator learning rate
+    lr_d: float = 1e-4              # discriminator (critic) learning rate
+    beta1: float = 0.5              # Adam's first beta (momentum); 0.5 or 0 is usual for GANs
+    beta2: float = 0.9              # Adam's second beta
+    d_steps: int = 1                # discriminator updates per generator update
+    width: int = 256                # hidden units per layer (G and D)
+    depth: int = 3                  # hidden layers (G and D)
+    latent: int = 2                 # dimension of the generator's Gaussian noise z
+    batch: int = 256                # samples per update (real and fake each)
+    gp_weight: float = 10.0         # gradient-penalty weight (used by wgan_gp only)
+    activation: str = "relu"        # hidden activation of G and D
+    pack: int = 1                   # PacGAN: D sees `pack` samples concatenated (1 = off); divides batch
+    spectral_norm: bool = False     # spectral normalisation on D's linear layers
+    decay_steps: int = 0            # >0: learning rates decay linearly to 0 over this many G steps
+    ema: float = 0.0                # >0: sample from an exponential moving average of G's weights
+    seed: int = 0                   # seeds weights, data and noise
+
+    def validate(self) -> "GAN2DConfig":
+        """Raise ValueError/TypeError naming the first bad field and its allowed values."""
+        if self.data not in toy2d.DATASETS:
+            raise ValueError(f"data={self.data!r} is unknown; allowed values: {', '.join(toy2d.DATASETS)}")
+        if self.loss not in losses.GAN_LOSSES:
+            raise ValueError(f"loss={self.loss!r} is unknown; allowed values: {', '.join(losses.GAN_LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is unknown; allowed values: {', '.join(OPTIMIZERS)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} is unknown; allowed values: {', '.join(ACTIVATIONS)}")
+        for name in ("lr_g", "lr_d", "beta1", "beta2", "gp_weight", "ema"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise TypeError(f"{name} must be a finite number; got {v!r}")
+        for name in ("lr_g", "lr_d"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must lie in (0, 1]; typical values 1e-4 to 1e-3")
+        for name in ("beta1", "beta2", "ema"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must lie in [0, 1)")
+        if self.gp_weight < 0:
+            raise ValueError(f"gp_weight={self.gp_weight!r} must be >= 0")
+        for name, lo in (("d_steps", 1), ("width", 1), ("depth", 1), ("latent", 1), ("batch", 1), ("pack", 1),
+                         ("decay_steps", 0), ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{name} must be an integer; got {v!r}")
+            if v < lo:
+                raise ValueError(f"{name}={v!r} must be an integer >= {lo}")
+        if self.batch % self.pack:
+            raise ValueError(f"batch={self.batch} must be a multiple of pack={self.pack} (PacGAN packs samples in groups)")
+        if not isinstance(self.spectral_norm, bool):
+            raise TypeError(f"spectral_norm must be True or False; got {self.spectral_norm!r}")
+        return self
+
+
+def _check_config(config) -> GAN2DConfig:
+    if isinstance(config, dict):
+        unknown = set(config) - {f.name for f in fields(GAN2DConfig)}
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}; allowed: {[f.name for f in fields(GAN2DConfig)]}")
+        config = GAN2DConfig(**config)
+    if not isinstance(config, GAN2DConfig):
+        raise TypeError(f"config must be a GAN2DConfig (or a dict of its fields); got {type(config).__name__}")
+    return config.validate()
+
+
+class GAN2D:
+    """Generator, discriminator, optimisers and data of one 2-D GAN run; step it or train it."""
+
+    def __init__(self, config: GAN2DConfig | dict | None = None, device="cpu", **overrides):
+        config = GAN2DConfig() if config is None else config
+        config = _check_config(config)
+        if overrides:
+            config = _check_config({**asdict(config), **overrides})
+        self.config = config
+        self.device = torch.device(device)
+        self.data = toy2d.dataset(config.data)
+        self.reset()
+
+    # ------------------------------------------------------------------------------------ set-up
+    def reset(self) -> None:
+        """Fresh weights, optimisers and history, from the config's seed."""
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.rng = torch.Generator().manual_seed(c.seed)  # data and noise: independent of other torch use
+        self.G = MLP(c.latent, 2, c.width, c.depth, c.activation).to(self.device)
+        self.D = MLP(2 * c.pack, 1, c.width, c.depth, c.activation, squeeze=True).to(self.device)
+        if c.spectral_norm:
+            for m in self.D.modules():
+                if isinstance(m, torch.nn.Linear):
+                    torch.nn.utils.parametrizations.spectral_norm(m)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if c.ema > 0 else None
+        self.opt_g = self._optimizer(self.G, c.lr_g)
+        self.opt_d = self._optimizer(self.D, c.lr_d)
+        self.d_loss_fn, self.g_loss_fn, self.needs_gp = losses.gan_loss(c.loss)
+        self.guard = train.DivergenceGuard(self.G, self.D, optimizers=[self.opt_g, self.opt_d],
+                                           snapshot_every=25, hint=self._hint())
+        self.g_steps = 0   # generator updates so far
+        self.d_steps = 0   # discriminator updates so far
+        self.history = {}  # name -> list of (g_step, value)
+
+    def _optimizer(self, module, lr):
+        c = self.config
+        if c.optimizer == "adam":
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=(c.beta1, c.beta2))
+        if c.optimizer == "rmsprop":
+            return torch.optim.RMSprop(module.parameters(), lr=lr)
+        return torch.optim.SGD(module.parameters(), lr=lr, momentum=c.beta1)
+
+    def _hint(self) -> str:
+        c = self.config
+        tips = [f"lower lr_d and lr_g (now {c.lr_d:g} and {c.lr_g:g}; try 1e-4)"]
+        if c.loss == "minimax":
+            tips.append("use the non-saturating loss")
+        if c.loss == "wgan_gp" and c.gp_weight < 1:
+            tips.append("raise gp_weight (10 is the usual value)")
+        if c.optimizer == "sgd":
+            tips.append("use adam")
+        return ", or ".join(tips)
+
+    def _lr_scale(self) -> float:
+        d = self.config.decay_steps
+        return 1.0 if d == 0 else max(0.0, 1.0 - self.g_steps / d)
+
+    # ------------------------------------------------------------------------------------ data
+    def real(self, n: int) -> torch.Tensor:
+        return self.data.sample(n, generator=self.rng, device=self.device)  # (n, 2)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.latent, generator=self.rng).to(self.device)  # (n, latent)
+
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, 2 * self.config.pack)  # (B, 2) -> (B / pack, 2 * pack)
+
+    # ------------------------------------------------------------------------------------ steps
+    def d_step(self) -> float:
+        """One discriminator update on a fresh batch; returns its loss."""
+        c = self.config
+        real = self._pack(self.real(c.batch))
+        with torch.no_grad():
+            fake = self._pack(self.G(self.noise(c.batch)))
+        loss = self.d_loss_fn(self.D(real), self.D(fake))
+        if self.needs_gp:
+            loss = loss + losses.gradient_penalty(self.D, real, fake, weight=c.gp_weight, generator=None)
+        self._update(self.opt_d, loss, c.lr_d)
+        self.d_steps += 1
+        self._check(loss_d=loss.item())
+        return loss.item()
+
+    def g_step(self) -> float:
+        """One generator update on fresh noise; returns its loss."""
+        c = self.config
+        fake = self._pack(self.G(self.noise(c.batch)))
+        loss = self.g_loss_fn(self.D(fake))
+        self._update(self.opt_g, loss, c.lr_g)
+        if self.G_ema is not None:  # Yazici et al. 2019: averaged weights give sharper, steadier samples
+            with torch.no_grad():
+                for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                    pe.lerp_(p, 1 - c.ema)
+        self.g_steps += 1
+        self._check(loss_g=loss.item())
+        return loss.item()
+
+    def step(self) -> dict:
+        """`d_steps` discriminator updates, then one generator update; logs and returns both losses."""
+        ld = sum(self.d_step() for _ in range(self.config.d_steps)) / self.config.d_steps
+        lg = self.g_step()
+        logs = {"loss_d": ld, "loss_g": lg}
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append((self.g_steps, v))
+        return logs
+
+    def _update(self, opt, loss, lr):
+        for group in opt.param_groups:
+            group["lr"] = lr * self._lr_scale()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def _check(self, **logs):
+        # the guard restores the last good weights and raises TrainingDiverged on a NaN/Inf
+        self.guard.check(self.d_steps + self.g_steps, **logs)
+
+    def train(self, n_steps: int, callbacks=(), every: int = 100, show_progress: bool = True) -> dict:
+        """`n_steps` calls of `step()` through `train.loop` (progress bar, NaN guard, callbacks)."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+            raise ValueError(f"n_steps must be a non-negative integer; got {n_steps!r}")
+        start = self.g_steps
+        return train.loop(lambda i: self.step(), start + n_steps, start=start, callbacks=callbacks,
+                          every=every, desc=f"{self.config.loss} on {self.config.data}",
+                          show_progress=show_progress)
+
+    # ------------------------------------------------------------------------------------ views
+    @torch.no_grad()
+    def sample(self, n: int = modes.N_SAMPLES, seed: int | None = None, live: bool = False) -> torch.Tensor:
+        """n generated samples (n, 2) on the CPU; `seed` fixes the noise (default: the config's seed + 1).
+        With ema > 0 they come from the averaged generator, unless `live` asks for the one being trained."""
+        g = torch.Generator().manual_seed(self.config.seed + 1 if seed is None else seed)
+        z = torch.randn(n, self.config.latent, generator=g).to(self.device)
+        G = self.G if (self.G_ema is None or live) else self.G_ema
+        return G(z).cpu()
+
+    def metrics(self, n: int = modes.N_SAMPLES, seed: int | None = None) -> modes.ModeMetrics:
+        """VEEGAN's modes captured and % high-quality from n samples."""
+        return modes.data_metrics(self.sample(n, seed), self.data)
+
+    @torch.no_grad()
+    def d_surface(self, resolution: int = 60, extent: float | None = None):
+        """D's output on a grid over the data's square: (xs, ys, values (res, res)); values[i, j] at (xs[j], ys[i]).
+        Probabilities D(x) for the BCE losses, raw scores otherwise. With pack > 1 each point is repeated."""
+        e = self.data.extent if extent is None else extent
+        xs = torch.linspace(-e, e, resolution)
+        gy, gx = torch.meshgrid(xs, xs, indexing="ij")
+        pts = torch.stack([gx.flatten(), gy.flatten()], dim=1).repeat(1, self.config.pack).to(self.device)
+        out = self.D(pts).cpu()  # (res * res,)
+        if self.config.loss in ("minimax", "nonsaturating"):
+            out = torch.sigmoid(out)
+        return xs, xs, out.reshape(resolution, resolution)
+
+    def g_gradients(self, n: int = 200, seed: int | None = None):
+        """Fake samples (n, 2) and the direction each moves under the next G update, -dL_G/dx (n, 2)."""
+        n = max(self.config.pack, n - n % self.config.pack)  # whole packs
+        x = self.sample(n, seed, live=True).to(self.device).requires_grad_(True)
+        loss = self.g_loss_fn(self.D(self._pack(x)))
+        (grad,) = torch.autograd.grad(loss, x)
+        return x.detach().cpu(), -grad.cpu()

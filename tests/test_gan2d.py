@@ -1,0 +1,230 @@
+"""Toy 2-D data, VEEGAN's mode metrics, the 2-D GAN trainer and the GAN Lab widget (headless)."""
+import math
+
+import pytest
+import torch
+
+from gan_course import gan2d, train
+from gan_course.data import toy2d
+from gan_course.metrics import modes
+
+SMALL = dict(width=16, depth=2, batch=32)  # tiny nets: the unit tests stay fast
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # tiny matrices gain nothing from threads, and on a loaded machine idle-spinning threads slow them 100x
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+def test_ring_and_grid_centres():
+    ring = toy2d.dataset("ring8")
+    assert ring.centres.shape == (8, 2) and ring.sigma == 0.02
+    assert torch.allclose(ring.centres.norm(dim=1), torch.full((8,), 2.0), atol=1e-6)
+    grid = toy2d.dataset("grid25")
+    assert grid.centres.shape == (25, 2) and grid.sigma == 0.05
+    assert sorted(set(grid.centres[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize("name", toy2d.DATASETS)
+def test_samples_seeded_shaped_and_near_the_data(name):
+    a, b = toy2d.sample(name, 2500, seed=3), toy2d.sample(name, 2500, seed=3)
+    assert a.shape == (2500, 2) and a.dtype == torch.float32
+    assert torch.equal(a, b)
+    assert not torch.equal(a, toy2d.sample(name, 2500, seed=4))
+    data = toy2d.dataset(name)
+    m = modes.data_metrics(a, data)
+    # real data: every mode is hit and about 98.9% (2-D) or 99.7% (1-D noise off a curve) lie within 3 sigma
+    assert m.modes == data.n_modes and m.high_quality > 0.97
+
+
+def test_mixture_samples_have_the_right_spread():
+    data = toy2d.dataset("ring8")
+    x = data.sample(20000, generator=torch.Generator().manual_seed(0))
+    nearest = torch.cdist(x, data.centres).argmin(1)
+    resid = x - data.centres[nearest]
+    assert abs(resid.std().item() - 0.02) < 0.001
+    counts = torch.bincount(nearest, minlength=8).float()
+    assert (counts / counts.sum() - 1 / 8).abs().max() < 0.02  # equal weights
+
+
+def test_moons_never_sample_the_bridge():
+    data = toy2d.dataset("two_moons")
+    x = toy2d.sample("two_moons", 5000, seed=0)
+    dist = torch.cdist(x, data.centres).min(1).values
+    assert (dist < 5 * data.sigma).all()
+
+
+def test_data_bad_inputs():
+    with pytest.raises(ValueError, match="data='rings'.*ring8"):
+        toy2d.dataset("rings")
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        toy2d.dataset("ring8").sample(0)
+    with pytest.raises(ValueError, match="seed"):
+        toy2d.sample("ring8", 10, seed=-1)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+def test_metrics_on_hand_made_samples():
+    centres = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    sigma = 0.1
+    samples = torch.tensor([
+        [0.0, 0.29],    # 0.29 <= 3 sigma from mode 0: high quality, mode 0
+        [0.05, 0.0],    # high quality, mode 0
+        [1.0, 0.31],    # 0.31 > 0.3 from mode 1: not high quality
+        [0.5, 0.5],     # between everything: not high quality
+    ])
+    m = modes.mode_metrics(samples, centres, sigma)
+    assert m.modes == 1 and m.n_modes == 3
+    assert m.high_quality == pytest.approx(0.5)
+    assert m.per_mode == (2, 0, 0)
+    assert str(m).startswith("modes: 1/3")
+
+
+def test_metrics_collapsed_and_blurry_generators():
+    ring = toy2d.dataset("ring8")
+    collapsed = ring.centres[0] + 0.01 * torch.randn(2500, 2, generator=torch.Generator().manual_seed(0))
+    m = modes.data_metrics(collapsed, ring)
+    assert m.modes == 1 and m.high_quality > 0.99        # VEEGAN's "GAN: 1 mode, 99.3%" row
+    blurry = 2.5 * torch.randn(2500, 2, generator=torch.Generator().manual_seed(0))
+    m = modes.data_metrics(blurry, ring)
+    assert m.high_quality < 0.05
+
+
+def test_metrics_count_nan_samples_as_bad():
+    ring = toy2d.dataset("ring8")
+    x = ring.centres.repeat(2, 1).clone()
+    x[:8] = float("nan")
+    m = modes.data_metrics(x, ring)
+    assert m.modes == 8 and m.high_quality == pytest.approx(0.5)
+
+
+def test_metrics_curve_pieces():
+    data = toy2d.dataset("spiral")
+    x = data.centres[data.mode_of < 5]  # points of the first 5 pieces only, exactly on the curve
+    m = modes.data_metrics(x, data)
+    assert m.modes == 5 and m.high_quality == 1.0 and m.n_modes == 20
+
+
+def test_metrics_bad_inputs():
+    with pytest.raises(ValueError, match="samples"):
+        modes.mode_metrics(torch.zeros(5), torch.zeros(3, 2), 0.1)
+    with pytest.raises(ValueError, match="centres"):
+        modes.mode_metrics(torch.zeros(5, 2), torch.zeros(3, 3), 0.1)
+    with pytest.raises(ValueError, match="sigma"):
+        modes.mode_metrics(torch.zeros(5, 2), torch.zeros(3, 2), 0.0)
+
+
+# ------------------------------------------------------------------------------------------ trainer
+
+def _params(m):
+    return torch.cat([p.detach().flatten().clone() for p in m.parameters()])
+
+
+def test_d_step_changes_only_d_and_g_step_only_g():
+    gan = gan2d.GAN2D(**SMALL)
+    g0, d0 = _params(gan.G), _params(gan.D)
+    loss = gan.d_step()
+    assert math.isfinite(loss)
+    assert torch.equal(_params(gan.G), g0) and not torch.equal(_params(gan.D), d0)
+    d1 = _params(gan.D)
+    gan.g_step()
+    assert not torch.equal(_params(gan.G), g0) and torch.equal(_params(gan.D), d1)
+    assert (gan.d_steps, gan.g_steps) == (1, 1)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "least_squares", "wgan_gp", "hinge"])
+def test_every_loss_trains_a_few_steps(loss):
+    gan = gan2d.GAN2D(loss=loss, d_steps=2, **SMALL)
+    history = gan.train(5, show_progress=False)
+    assert len(history["loss_d"]) == 5 and gan.d_steps == 10 and gan.g_steps == 5
+    assert all(math.isfinite(v) for _, v in history["loss_g"])
+    m = gan.metrics()
+    assert 0 <= m.modes <= 8 and 0.0 <= m.high_quality <= 1.0
+
+
+def test_remedies_run():
+    gan = gan2d.GAN2D(pack=4, spectral_norm=True, ema=0.9, decay_steps=4, data="grid25", optimizer="rmsprop", **SMALL)
+    gan.train(4, show_progress=False)
+    assert gan.D.net[0].in_features == 8
+    assert gan.opt_g.param_groups[0]["lr"] == pytest.approx(gan.config.lr_g * 0.25)  # decayed before step 4
+    assert not torch.equal(_params(gan.G_ema), _params(gan.G))
+    x, grad = gan.g_gradients(10)
+    assert x.shape == grad.shape == (8, 2)  # rounded down to whole packs of 4
+    xs, ys, v = gan.d_surface(resolution=7)
+    assert v.shape == (7, 7) and xs.shape == (7,)
+
+
+def test_same_seed_same_run_and_reset():
+    a = gan2d.GAN2D(seed=5, **SMALL)
+    b = gan2d.GAN2D(seed=5, **SMALL)
+    a.train(3, show_progress=False)
+    b.train(3, show_progress=False)
+    assert torch.equal(a.sample(50), b.sample(50))
+    a.reset()
+    assert a.g_steps == 0 and a.history == {}
+    assert torch.equal(_params(a.G), _params(gan2d.GAN2D(seed=5, **SMALL).G))
+
+
+def test_d_surface_is_a_probability_for_bce_losses():
+    _, _, v = gan2d.GAN2D(loss="nonsaturating", **SMALL).d_surface(resolution=5)
+    assert ((v > 0) & (v < 1)).all()
+
+
+def test_g_gradients_point_downhill_on_the_generator_loss():
+    gan = gan2d.GAN2D(**SMALL)
+    gan.train(3, show_progress=False)
+    x, direction = gan.g_gradients(64)
+    loss = lambda pts: gan.g_loss_fn(gan.D(pts)).item()
+    with torch.no_grad():
+        assert loss(x + 1e-3 * direction / direction.norm()) < loss(x)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("lr_g", -1e-4, "lr_g=-0.0001 must lie in"),
+    ("lr_d", 0.0, "lr_d=0.0 must lie in"),
+    ("loss", "wasserstein", "loss='wasserstein' is unknown; allowed values: minimax"),
+    ("batch", 0, "batch=0 must be an integer >= 1"),
+    ("data", "ring", "data='ring' is unknown"),
+    ("optimizer", "adagrad", "optimizer='adagrad' is unknown"),
+    ("d_steps", 0, "d_steps=0"),
+    ("width", -3, "width=-3"),
+    ("beta1", 1.0, "beta1=1.0 must lie in"),
+    ("ema", 1.5, "ema=1.5 must lie in"),
+    ("pack", 3, "batch=32 must be a multiple of pack=3"),
+])
+def test_bad_config_values_name_the_parameter(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        gan2d.GAN2D(**{**SMALL, field: value})
+
+
+def test_bad_config_types():
+    with pytest.raises(TypeError, match="batch must be an integer"):
+        gan2d.GAN2D(batch=32.0)
+    with pytest.raises(TypeError, match="lr_g must be a finite number"):
+        gan2d.GAN2D(lr_g="fast")
+    with pytest.raises(ValueError, match="unknown config fields"):
+        gan2d.GAN2D({"learning_rate": 1e-3})
+    with pytest.raises(TypeError, match="config must be a GAN2DConfig"):
+        gan2d.GAN2D(config=42)
+    with pytest.raises(ValueError, match="n_steps"):
+        gan2d.GAN2D(**SMALL).train(-1)
+
+
+def test_nan_divergence_stops_restores_and_says_what_to_change():
+    gan = gan2d.GAN2D(**SMALL)
+    gan.train(30, show_progress=False)   # past a snapshot (every 25 updates)
+    good = _params(gan.G)
+    with torch.no_grad():               # a blow-up: poison one weight of D
+        gan.D.net[0].weight[0, 0] = float("nan")
+    with pytest.raises(train.TrainingDiverged, match="What to change: lower lr_d and lr_g"):
+        gan.step()
+    assert all(torch.isfinite(p).all() for p in list(gan.G.parameters()) + list(gan.D.parameters()))
+    assert torch.isfinite(_params(gan.G)).all()
+    assert _params(gan.G).shape == good.shape
