@@ -13,9 +13,10 @@ represents sentences. ARAE builds that space with a deterministic autoencoder an
 One training step (Zhao et al. 2018, Algorithm 1, with the gradient penalty instead of weight clipping):
   1. autoencoder: minimise -log p(x | enc(x) + eps), eps ~ N(0, noise_std^2): the noise makes the
      decoder robust to codes that are near, not on, the real ones (the generator's);
-  2. critic (critic_steps times): minimise C(G(z)) - C(enc(x)) + gradient penalty;
-     and the encoder, with a small weight, minimises C(enc(x)) (it moves real codes toward the
-     generator's: the adversarial regularisation of the code space that gives ARAE its name);
+  2. critic (critic_steps times, on this batch's codes and fresh generated codes): minimise
+     C(G(z)) - C(enc(x)) + gradient penalty; then the encoder, with a small weight, minimises C(enc(x))
+     (it moves real codes toward the generator's: the adversarial regularisation of the code space
+     that gives ARAE its name);
   3. generator: minimise -C(G(z)).
 
 Unlike a VAE, nothing here is a likelihood of x under the generator: ARAE has no NLL to report, only
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 from .. import losses
 from ..data.vocab import PAD_ID
 from .mlp import MLP
-from .sentence_vae import ConditionalDecoder, SentenceEncoder, bucket_batches, rec_nll, vae_batch
+from .sentence_vae import ConditionalDecoder, SentenceEncoder, bucket_batches, load_or_train, rec_nll, vae_batch
 
 
 @dataclass
@@ -131,11 +132,14 @@ def optimizers(model: ARAE):
     return (torch.optim.Adam(ae, lr=cfg.lr_ae),
             torch.optim.Adam(model.critic.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.9)),
             torch.optim.Adam(model.generator.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.9)),
-            torch.optim.Adam(model.encoder.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.9)))
+            # the encoder's own weights only: the embedding is shared with the decoder and stays out of the game
+            torch.optim.Adam(list(model.encoder.rnn.parameters()) + list(model.encoder.out.parameters()),
+                             lr=cfg.lr_gan, betas=(0.5, 0.9)))
 
 
-def ae_step(model: ARAE, opt_ae, seqs, noise_std: float, generator=None) -> float:
-    """1. Autoencoder: minimise -log p(x | c + eps) per sentence (nats)."""
+def ae_step(model: ARAE, opt_ae, seqs, noise_std: float, generator=None):
+    """1. Autoencoder: minimise -log p(x | c + eps) per sentence. Returns (nats per sentence, the codes
+    c of this batch, detached: the real codes of the critic steps)."""
     inputs, targets = vae_batch(seqs, model.device)
     c = model.encode(targets)                                                  # (B, d)
     eps = torch.randn(c.shape, generator=generator).to(c.device)
@@ -145,27 +149,31 @@ def ae_step(model: ARAE, opt_ae, seqs, noise_std: float, generator=None) -> floa
     loss.backward()
     nn.utils.clip_grad_norm_([p for g in opt_ae.param_groups for p in g["params"]], model.cfg.clip)
     opt_ae.step()
-    return loss.item()
+    return loss.item(), c.detach()
 
 
-def critic_step(model: ARAE, opt_c, opt_enc, seqs, generator=None) -> dict:
-    """2. Critic: minimise C(G(z)) - C(enc(x)) + GP (WGAN-GP); then the encoder's adversarial step."""
-    cfg = model.cfg
-    _, targets = vae_batch(seqs, model.device)
+def critic_step(model: ARAE, opt_c, real: torch.Tensor, generator=None) -> dict:
+    """2. Critic: minimise C(G(z)) - C(c) + GP (WGAN-GP) on real codes c (B, d) and fresh G(z).
+    Returns the critic's estimate of the Wasserstein distance and the penalty."""
     with torch.no_grad():
-        real = model.encode(targets)                                           # (B, d)
         fake = model.generate_codes(len(real), generator)                      # (B, d)
     w_loss = losses.d_loss_wgan(model.critic(real), model.critic(fake))
-    gp = losses.gradient_penalty(model.critic, real, fake, weight=cfg.gp_weight, generator=generator)
+    gp = losses.gradient_penalty(model.critic, real, fake, weight=model.cfg.gp_weight, generator=generator)
     opt_c.zero_grad(set_to_none=True)
     (w_loss + gp).backward()
     opt_c.step()
-    if cfg.enc_adv_weight > 0:  # the encoder lowers the critic's score of real codes (toward G's codes)
-        enc_loss = cfg.enc_adv_weight * model.critic(model.encode(targets)).mean()
-        opt_enc.zero_grad(set_to_none=True)
-        enc_loss.backward()
-        opt_enc.step()
     return {"w_dist": -w_loss.item(), "gp": gp.item()}
+
+
+def encoder_adv_step(model: ARAE, opt_enc, seqs) -> float:
+    """2b. The encoder lowers the critic's score of real codes: minimise enc_adv_weight * E C(enc(x)),
+    pulling the code space toward what the generator can produce (Zhao et al. 2018)."""
+    _, targets = vae_batch(seqs, model.device)
+    loss = model.cfg.enc_adv_weight * model.critic(model.encode(targets)).mean()
+    opt_enc.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_enc.step()
+    return loss.item()
 
 
 def generator_step(model: ARAE, opt_g, n: int, generator=None) -> float:
@@ -187,11 +195,14 @@ def fit(cfg: ARAEConfig, train_seqs, device=None, callbacks=(), every: int = 50,
     data = bucket_batches(list(train_seqs), cfg.batch_size, generator=gen)
 
     def step(i):
-        noise = cfg.noise_std * cfg.noise_decay ** (i // 10)
-        logs = {"rec": ae_step(model, opt_ae, next(data), noise, gen)}
+        seqs = next(data)
+        rec, codes = ae_step(model, opt_ae, seqs, cfg.noise_std * cfg.noise_decay ** (i // 10), gen)
+        logs = {"rec": rec}
         if i >= cfg.gan_start:
-            for _ in range(cfg.critic_steps):
-                logs.update(critic_step(model, opt_c, opt_enc, next(data), gen))
+            for _ in range(cfg.critic_steps):       # the same real codes, fresh generated ones each time
+                logs.update(critic_step(model, opt_c, codes, gen))
+            if cfg.enc_adv_weight > 0:
+                encoder_adv_step(model, opt_enc, seqs)
             logs["loss_g"] = generator_step(model, opt_g, cfg.batch_size, gen)
         return logs
 
@@ -199,3 +210,10 @@ def fit(cfg: ARAEConfig, train_seqs, device=None, callbacks=(), every: int = 50,
                             hint="lower ARAEConfig.lr_gan or raise gp_weight")
     history = loop(step, cfg.steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
     return model, history
+
+
+def load_or_fit(cfg: ARAEConfig, train_seqs, path, device=None, callbacks=(), every: int = 50, desc: str = "ARAE"):
+    """`fit` with a checkpoint at `path` (reused only if saved with the same config).
+    Returns (model, history, loaded)."""
+    return load_or_train(path, "arae", cfg, lambda: build(cfg, device),
+                         lambda: fit(cfg, train_seqs, device, callbacks, every, desc))

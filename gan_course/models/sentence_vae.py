@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -39,6 +40,7 @@ from ..data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_batch
 from .lm import check_sampling, filter_logits
 
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"   # git-ignored
 
 
 @dataclass
@@ -53,7 +55,7 @@ class SentenceVAEConfig:
     kl_schedule: str = "constant"   # KL weight over training: constant (1), linear, sigmoid, cyclical
     kl_warmup: int = 1000           # steps for the KL weight to reach 1 (one cycle's ramp for cyclical)
     free_bits: float = 0.0          # nats per latent dimension not penalised (0: the plain ELBO)
-    lr: float = 2e-3                # Adam learning rate
+    lr: float = 3e-3                # Adam learning rate
     batch_size: int = 64            # sentences per step
     steps: int = 2000               # training steps
     clip: float = 1.0               # gradient norm clipping
@@ -393,28 +395,96 @@ def fit(cfg: SentenceVAEConfig, train_seqs, device=None, callbacks=(), every: in
     return model, history
 
 
-def load_or_fit(cfg: SentenceVAEConfig, train_seqs, path, device=None, callbacks=(), every: int = 50,
-                desc: str = "sentence VAE"):
-    """The model of `cfg` from the checkpoint at `path` if it was saved with the same config, else train
-    it (and save it). Returns (model, history, loaded: bool)."""
-    from pathlib import Path
+def load_or_train(path, kind: str, config, make, train):
+    """A model from the checkpoint at `path` if it was saved with the same kind and config, else train it
+    and save it (atomically, under data/checkpoints/ by convention; git-ignored).
 
+    make(): an untrained model of the right shape (to load the weights into).
+    train(): (model, history) -- the training run.
+    Returns (model, history, loaded: bool).
+    """
     from .. import checkpoint
 
     path = Path(path)
     if path.is_file():
         try:
-            ck = checkpoint.load(path, kind="sentence_vae", config=cfg)
-            model = build(cfg, device)
+            ck = checkpoint.load(path, kind=kind, config=config)
+            model = make()
             model.load_state_dict(ck["state"]["model"])
             hist = {k: [tuple(p) for p in v] for k, v in ck["extra"].get("history", {}).items()}
             return model, hist, True
         except checkpoint.CheckpointMismatch:
             pass  # another config: retrain and overwrite
-    model, hist = fit(cfg, train_seqs, device, callbacks, every, desc)
-    checkpoint.save(path, kind="sentence_vae", config=cfg, step=cfg.steps, state={"model": model.state_dict()},
+    model, hist = train()
+    checkpoint.save(path, kind=kind, config=config, state={"model": model.state_dict()},
                     extra={"history": {k: [list(p) for p in v] for k, v in hist.items()}})
     return model, hist, False
+
+
+def load_or_fit(cfg: SentenceVAEConfig, train_seqs, path, device=None, callbacks=(), every: int = 50,
+                desc: str = "sentence VAE"):
+    """The model of `cfg` from the checkpoint at `path` if it was saved with the same config, else train
+    it (and save it). Returns (model, history, loaded: bool)."""
+    return load_or_train(path, "sentence_vae", cfg, lambda: build(cfg, device),
+                         lambda: fit(cfg, train_seqs, device, callbacks, every, desc))
+
+
+# ------------------------------------------------------------------ the same-size LM baseline
+
+
+def fit_lm(lm_cfg, train_seqs, steps: int, batch_size: int = 64, lr: float = 3e-3, clip: float = 1.0,
+           seed: int = 0, device=None, callbacks=(), every: int = 50, desc: str = "language model"):
+    """The baseline a sentence VAE is compared with: `LanguageModel(lm_cfg)` trained exactly like the VAE
+    (the same `bucket_batches`, Adam, clipping, steps). Returns (model, history with 'nll' per sentence)."""
+    from ..train import DivergenceGuard, loop
+    from .lm import LanguageModel
+
+    torch.manual_seed(seed)
+    model = LanguageModel(lm_cfg).to(device or "cpu")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    data = bucket_batches(list(train_seqs), batch_size, generator=gen)
+
+    def step(i):
+        inputs, targets = vae_batch(next(data), model.head.weight.device)
+        logits, _ = model(inputs)
+        loss = rec_nll(logits, targets).mean()                                 # nats per sentence, like the VAE
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        return {"nll": loss.item()}
+
+    guard = DivergenceGuard(model, optimizers=[opt], hint="lower the learning rate")
+    return model, loop(step, steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
+
+
+def load_or_fit_lm(lm_cfg, train_seqs, path, steps: int, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
+                   device=None, callbacks=(), every: int = 50):
+    """`fit_lm` with a checkpoint at `path` (reused only if saved with the same config). Returns
+    (model, history, loaded)."""
+    import dataclasses
+
+    from .lm import LanguageModel
+
+    config = dict(dataclasses.asdict(lm_cfg), steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    return load_or_train(path, "lm_baseline", config, lambda: LanguageModel(lm_cfg).to(device or "cpu"),
+                         lambda: fit_lm(lm_cfg, train_seqs, steps, batch_size, lr, seed=seed, device=device,
+                                        callbacks=callbacks, every=every))
+
+
+@torch.no_grad()
+def lm_nll(model, seqs, batch_size: int = 256) -> torch.Tensor:
+    """-log p(x) per sentence under a LanguageModel, (N,) nats (exact: an LM has no latent to bound)."""
+    was = model.training
+    model.eval()
+    out = []
+    dev = next(model.parameters()).device
+    for i in range(0, len(seqs), batch_size):
+        inputs, targets = vae_batch(seqs[i:i + batch_size], dev)
+        out.append(rec_nll(model(inputs)[0], targets).cpu())
+    model.train(was)
+    return torch.cat(out)
 
 
 # ------------------------------------------------------------------------------- evaluation
