@@ -128,17 +128,20 @@ class GumbelGANConfig:
     loss: str = "rsgan"         # "rsgan" (relativistic standard GAN, RelGAN's choice) or "nonsaturating"
     clip: float = 5.0           # gradient-norm clip for both players
     mle_weight: float = 0.0     # optional MLE term added to G's loss (0 = pure adversarial)
+    hard: bool = False          # straight-through: D sees exact one-hots, G gets the soft gradient
 
 
 GAN_LOSSES = ("rsgan", "nonsaturating")
 
 
-def relaxed_rollout(G, n: int, tau: float, generator: torch.Generator | None = None):
+def relaxed_rollout(G, n: int, tau: float, generator: torch.Generator | None = None, hard: bool = False):
     """Sample n sequences from a SeqGenerator G through the Gumbel-softmax, keeping the gradient.
 
     At each step the logits o_t give y_t = softmax((o_t + g_t) / tau) (what D sees, differentiable in
     G's weights) and the hard token argmax(o_t + g_t) (an exact sample of G) that is fed to the next
-    step, as in RelGAN. Returns (y (n, T, V) relaxed one-hots, tokens (n, T) the hard samples).
+    step, as in RelGAN. hard=True returns straight-through one-hots instead of y (exactly one-hot in the
+    forward pass, y's gradient in the backward pass).
+    Returns (y (n, T, V) relaxed one-hots, tokens (n, T) the hard samples).
     """
     tau = check_temperature(tau)
     c = G.config
@@ -149,7 +152,7 @@ def relaxed_rollout(G, n: int, tau: float, generator: torch.Generator | None = N
         g = gumbel_noise(logits.shape, generator, logits.device, logits.dtype)
         y = F.softmax((logits + g) / tau, dim=-1)                          # (n, V)
         inp = (logits + g).argmax(-1).detach()                             # (n,) Gumbel-max sample
-        ys.append(y)
+        ys.append(straight_through(y) if hard else y)
         toks.append(inp)
     return torch.stack(ys, 1), torch.stack(toks, 1)
 
@@ -196,6 +199,10 @@ class GumbelGAN:
         return temperature(step, c.tau0, c.tau_min, rate=math.log(c.tau0 / c.tau_min) / max(c.steps, 1),
                            schedule=c.schedule, total=max(c.steps, 1))
 
+    def gen_for(self):
+        """Our torch.Generator when G is on the CPU (reproducible), else None (the global generator)."""
+        return self.gen if self.G.device.type == "cpu" else None
+
     def _real_batch(self):
         idx = torch.randint(len(self.real), (self.config.batch_size,), generator=self.gen)
         x = self.real[idx].to(self.G.device)
@@ -211,7 +218,7 @@ class GumbelGAN:
     def d_step(self, tau: float) -> float:
         _, real = self._real_batch()
         with torch.no_grad():
-            fake, _ = relaxed_rollout(self.G, self.config.batch_size, tau)
+            fake, _ = relaxed_rollout(self.G, self.config.batch_size, tau, self.gen_for(), self.config.hard)
         loss = _d_loss(self.config.loss, self._d(real), self._d(fake))
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -221,7 +228,7 @@ class GumbelGAN:
 
     def g_step(self, tau: float) -> float:
         xr, real = self._real_batch()
-        fake, _ = relaxed_rollout(self.G, self.config.batch_size, tau)
+        fake, _ = relaxed_rollout(self.G, self.config.batch_size, tau, self.gen_for(), self.config.hard)
         loss = _g_loss(self.config.loss, self._d(real).detach(), self._d(fake))
         if self.config.mle_weight:
             loss = loss + self.config.mle_weight * self.G.nll(xr)

@@ -31,12 +31,17 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 BASELINES = ("none", "loo", "mean", "ema")
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = ROOT / "data" / "cache"              # oracle samples (git-ignored)
+CHECKPOINT_DIR = ROOT / "data" / "checkpoints"   # load-or-train weights (git-ignored)
+RESULTS_FILE = ROOT / "benchmarks" / "results" / "text_gans.json"   # the paper-scale benchmark's numbers
 
 
 class ModeCollapse(RuntimeWarning):
@@ -124,6 +129,22 @@ def sample(G, n: int, generator: torch.Generator | None = None, temperature: flo
         out[:, t] = _head_sample(G, h[:, 0], generator, temperature)
         inp = out[:, t:t + 1]
     return out
+
+
+@torch.no_grad()
+def nll_at_temperature(G, tokens: torch.Tensor, temperature: float = 1.0, batch_size: int = 1000) -> float:
+    """Mean NLL per token of tokens (n, T) under G with its logits divided by `temperature`: the
+    NLL_test of the temperature-scaled model (Caccia et al. 2018's sweep needs both axes at each tau)."""
+    from .models.lm import check_sampling
+
+    check_sampling(temperature, None, G.config.vocab_size)
+    tokens = G._check_tokens(tokens)
+    total = 0.0
+    for part in tokens.split(batch_size):
+        logits, _ = G(G.inputs_for(part))                                   # (b, T, V)
+        logp = torch.log_softmax(logits / temperature, -1)
+        total -= logp.gather(-1, part.unsqueeze(-1)).sum().item()
+    return total / tokens.numel()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -314,6 +335,64 @@ def d_epochs(D, opt, real: torch.Tensor, fake: torch.Tensor, epochs: int = 1, ba
             acc += ((logits > 0).float() == y[idx]).sum().item()
             n += len(idx)
     return tot / n, acc / n
+
+
+def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 64,
+                       seed: int = 0, evaluate=None, callback=None, path=None) -> dict:
+    """MLE pretraining (teacher forcing) for `epochs` passes over data (n, T), or load it from `path`.
+
+    evaluate(G) -> dict of metrics after every epoch (e.g. NLL_oracle); callback(epoch, logs) after it.
+    path: a checkpoint file (e.g. data/checkpoints/09-mle.pt). If it holds a run with the same settings,
+    G's weights and the history are loaded instead of training; otherwise G is trained and saved there.
+    Returns the history {name: [(epoch, value), ...], "seconds": training time}.
+    """
+    from . import checkpoint
+
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0; got {epochs!r}")
+    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "n": len(data),
+              "generator": dict(vars(G.config)), "data_sum": int(data.long().sum())}
+    if path is not None and Path(path).is_file():
+        try:
+            ck = checkpoint.load(path, kind="seqgan-mle", config=config)
+            G.load_state_dict(ck["state"]["G"])
+            hist = {k: [tuple(p) for p in v] if isinstance(v, list) else v for k, v in ck["extra"]["history"].items()}
+            hist["loaded"] = True
+            return hist
+        except checkpoint.CheckpointMismatch:
+            pass  # another run's file: train and overwrite it
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(G.parameters(), lr=lr)
+    hist: dict = {}
+    t0 = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        logs = {"train_nll": mle_epoch(G, opt, data, batch_size, generator=gen)}
+        if evaluate is not None:
+            logs.update(evaluate(G))
+        for k, v in logs.items():
+            hist.setdefault(k, []).append((epoch, float(v)))
+        if callback is not None:
+            callback(epoch, logs)
+    hist["seconds"] = time.perf_counter() - t0
+    if path is not None:
+        checkpoint.save(path, kind="seqgan-mle", config=config, step=epochs, state={"G": G.state_dict()},
+                        extra={"history": {k: [list(p) for p in v] if isinstance(v, list) else v
+                                           for k, v in hist.items()}})
+    return hist
+
+
+def pretrain_discriminator(D, G, real: torch.Tensor, rounds: int = 3, n: int = 5000, epochs: int = 2,
+                           lr: float = 1e-4, seed: int = 0, opt=None) -> tuple[list, torch.optim.Optimizer]:
+    """Train D on real vs G's samples: `rounds` times draw n fresh fakes and n reals, `epochs` passes.
+    (Paper: 50 rounds of 10,000 with 3 epochs.) Returns ([(loss, accuracy) per round], D's optimiser)."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = opt if opt is not None else torch.optim.Adam(D.parameters(), lr=lr)
+    out = []
+    for _ in range(rounds):
+        fake = sample(G, n, gen if G.device.type == "cpu" else None)
+        reals = real[torch.randint(len(real), (n,), generator=gen)]
+        out.append(d_epochs(D, opt, reals, fake, epochs, generator=gen))
+    return out, opt
 
 
 @dataclass

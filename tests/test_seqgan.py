@@ -241,3 +241,33 @@ def test_mle_epoch_lowers_the_nll():
     for _ in range(3):
         seqgan.mle_epoch(G, opt, data, 32, generator=torch.Generator().manual_seed(1))
     assert G.nll(data).item() < before - 0.5
+
+
+def test_nll_at_temperature():
+    G = _G(20, 6, std=0.5)
+    x = torch.randint(0, 20, (16, 6), generator=torch.Generator().manual_seed(0))
+    assert math.isclose(seqgan.nll_at_temperature(G, x, 1.0), G.nll(x).item(), rel_tol=1e-5)
+    logits, _ = G(G.inputs_for(x))
+    by_hand = -torch.log_softmax(logits / 0.7, -1).gather(-1, x.unsqueeze(-1)).mean().item()
+    assert math.isclose(seqgan.nll_at_temperature(G, x, 0.7, batch_size=5), by_hand, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="temperature"):
+        seqgan.nll_at_temperature(G, x, 0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        seqgan.sample(G, 4, temperature=-1.0)
+
+
+def test_pretrain_generator_saves_and_loads(tmp_path):
+    data = torch.randint(0, 5, (64, 6), generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "mle.pt"
+    G1 = _G(20, 6, std=0.1)
+    h1 = seqgan.pretrain_generator(G1, data, 2, batch_size=16, path=path,
+                                   evaluate=lambda G: {"nll": G.nll(data).item()})
+    assert path.is_file() and len(h1["train_nll"]) == 2 and "loaded" not in h1
+    G2 = _G(20, 6, std=0.1, seed=5)
+    h2 = seqgan.pretrain_generator(G2, data, 2, batch_size=16, path=path)
+    assert h2["loaded"] and h2["train_nll"] == h1["train_nll"]
+    assert all(torch.equal(a, b) for a, b in zip(G1.state_dict().values(), G2.state_dict().values()))
+    G3 = _G(20, 6, std=0.1)                      # other settings: trains again, overwrites
+    assert "loaded" not in seqgan.pretrain_generator(G3, data, 1, batch_size=16, path=path)
+    with pytest.raises(ValueError, match="epochs"):
+        seqgan.pretrain_generator(G3, data, -1)

@@ -1,0 +1,268 @@
+"""Text GANs at the SeqGAN paper's scale: MLE, SeqGAN and the Gumbel-softmax GAN on the synthetic oracle.
+
+The setting of Yu et al. 2017 (SeqGAN), section "Synthetic data experiments": an oracle LSTM (embedding
+and hidden 32, every weight N(0, 1)) over 5,000 tokens, sequences of length 20, 10,000 training
+sequences, a generator of the same shape, 16 Monte Carlo rollouts per prefix. Measured here:
+
+* MLE pretraining (teacher forcing, Adam 0.01, batch 64): NLL_oracle and NLL_test per epoch;
+* SeqGAN (gan_course.seqgan): D pretraining, then adversarial epochs of one generator step (rollout
+  rewards, REINFORCE with a baseline) and a few discriminator steps; NLL_oracle / NLL_test curve;
+* the Gumbel-softmax GAN (gan_course.gumbel), soft and straight-through, from the same MLE generator;
+* the quality-diversity sweep of Caccia et al. 2018: NLL_oracle against NLL_test of the MLE model
+  sampled at temperatures 0.5..1.5, and of the GANs;
+* seconds per epoch and per phase (MLE epoch; per adversarial epoch: rollouts, G update, D sampling,
+  D training), next to the ~365 s per adversarial epoch of a widely used open-source SeqGAN
+  implementation on this kind of machine (issue 11).
+
+Writes benchmarks/results/text_gans.json (read by notebooks 08 and 09) and text_gans.md. A measurement,
+not a test. The machine's load average is recorded: on a shared machine the times are upper bounds.
+
+    python benchmarks/text_gans.py                       # the full run (about 30 min on 2 free cores)
+    python benchmarks/text_gans.py --mle-epochs 2 --adv-epochs 2 --gumbel-steps 10 --out /tmp/tg  # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gan_course import gumbel, seqgan  # noqa: E402
+from gan_course.metrics import text as text_metrics  # noqa: E402
+from gan_course.models.oracle import Oracle, SeqGenConfig, SeqGenerator, oracle_data  # noqa: E402
+from gan_course.models.text_gan import CNNConfig, CNNDiscriminator  # noqa: E402
+
+PAPER = {"random": 10.310, "mle": 9.038, "scheduled_sampling": 8.985, "pg_bleu": 8.946, "seqgan": 8.736}
+REFERENCE_S_PER_ADV_EPOCH = 365.0   # issue 11: an open-source SeqGAN, same sizes, this kind of machine
+TEMPS = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5]
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+class Evaluator:
+    """NLL_oracle from n fresh samples (fixed seed) and NLL_test on the held-out oracle sequences."""
+
+    def __init__(self, oracle, test, n: int):
+        self.oracle, self.test, self.n = oracle, test, n
+        self.seconds = 0.0
+
+    def __call__(self, G, temperature: float = 1.0, test_n: int | None = None) -> dict:
+        t0 = time.perf_counter()
+        xs = seqgan.sample(G, self.n, torch.Generator().manual_seed(123), temperature=temperature)
+        out = {"nll_oracle": text_metrics.nll_oracle(self.oracle, xs, batch_size=1000),
+               "nll_test": seqgan.nll_at_temperature(G, self.test[:test_n] if test_n else self.test, temperature)}
+        d = seqgan.diversity(xs[:1000])
+        out["unique"], out["distinct2"] = d["unique"], d["distinct2"]
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+def sweep(G, ev, temps=TEMPS) -> list[dict]:
+    return [{"temperature": t, **ev(G, t)} for t in temps]
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vocab", type=int, default=5000)
+    ap.add_argument("--n-train", type=int, default=10_000)
+    ap.add_argument("--mle-epochs", type=int, default=12)
+    ap.add_argument("--mle-lr", type=float, default=1e-2)
+    ap.add_argument("--adv-epochs", type=int, default=60)
+    ap.add_argument("--rollouts", type=int, default=16)
+    ap.add_argument("--baseline", default="loo", choices=seqgan.BASELINES)
+    ap.add_argument("--lr-g", type=float, default=1e-2)
+    ap.add_argument("--lr-d", type=float, default=1e-3)
+    ap.add_argument("--d-pre-rounds", type=int, default=4)
+    ap.add_argument("--d-steps", type=int, default=1)
+    ap.add_argument("--d-samples", type=int, default=1024)
+    ap.add_argument("--d-epochs", type=int, default=1)
+    ap.add_argument("--paper-d", action="store_true", help="use the paper's 1,720-feature CNN discriminator")
+    ap.add_argument("--gumbel-steps", type=int, default=300)
+    ap.add_argument("--eval-n", type=int, default=5000, help="samples per NLL_oracle estimate")
+    ap.add_argument("--eval-every", type=int, default=5, help="adversarial epochs between evaluations")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: GAN_COURSE_THREADS or cores)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mle-checkpoint", default=None,
+                    help="load-or-train the MLE generator here (default: retrain, so the time is measured)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args(argv)
+
+    threads = seqgan_threads(args.threads)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_start, load_start = time.perf_counter(), load_average()
+    res: dict = {"settings": vars(args), "threads": threads, "torch": torch.__version__,
+                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                 "load_average_start": load_start, "paper": PAPER, "models": {}, "curves": {}, "times": {}}
+
+    def save():
+        res["load_average_end"] = load_average()
+        res["total_seconds"] = time.perf_counter() - t_start
+        (out_dir / "text_gans.json").write_text(json.dumps(res, indent=1))
+        (out_dir / "text_gans.md").write_text(markdown(res))
+
+    # ---------------------------------------------------------------- the oracle and its data
+    torch.manual_seed(args.seed)
+    oracle = Oracle(seed=0, config=SeqGenConfig(vocab_size=args.vocab, init_std=1.0))
+    t0 = time.perf_counter()
+    train, test = oracle_data(oracle, args.n_train, 10_000, seed=1, cache_dir=seqgan.CACHE_DIR)
+    res["times"]["oracle_data_s"] = time.perf_counter() - t0
+    ev = Evaluator(oracle, test, args.eval_n)
+    H_mc, H = oracle.entropy_rate(5000, generator=torch.Generator().manual_seed(5))
+    res["oracle_entropy_rate"] = H
+    G = SeqGenerator(SeqGenConfig(vocab_size=args.vocab))
+    res["models"]["random"] = ev(G)
+    print("oracle entropy rate", round(H, 3), "| random G", res["models"]["random"], flush=True)
+
+    # ---------------------------------------------------------------- MLE
+    mle_curve = []
+    t0 = time.perf_counter()
+    hist = seqgan.pretrain_generator(
+        G, train, args.mle_epochs, lr=args.mle_lr, seed=args.seed,
+        evaluate=lambda G: ev(G, test_n=2000), path=args.mle_checkpoint,
+        callback=lambda e, logs: (mle_curve.append({"epoch": e, **logs}),
+                                  print("mle", e, {k: round(v, 4) for k, v in logs.items()}, flush=True)))
+    mle_eval_s = ev.seconds
+    res["times"]["mle_total_s"] = time.perf_counter() - t0 - mle_eval_s
+    res["times"]["mle_s_per_epoch"] = res["times"]["mle_total_s"] / max(args.mle_epochs, 1)
+    res["times"]["mle_loaded_from_checkpoint"] = bool(hist.get("loaded"))
+    res["curves"]["mle"] = mle_curve or [{"epoch": e, **{k: dict(hist[k])[e] for k in hist
+                                                         if isinstance(hist[k], list)}}
+                                         for e, _ in hist.get("train_nll", [])]
+    mle_state = {k: v.clone() for k, v in G.state_dict().items()}
+    res["models"]["mle"] = ev(G)
+    print("MLE", res["models"]["mle"], flush=True)
+    res["curves"]["mle_temperature"] = sweep(G, ev)
+    save()
+
+    # ---------------------------------------------------------------- SeqGAN
+    torch.manual_seed(args.seed)
+    D = CNNDiscriminator(CNNConfig.paper(args.vocab, 20) if args.paper_d else CNNConfig(vocab_size=args.vocab))
+    res["discriminator"] = {"macs_per_sequence": D.macs_per_sequence(),
+                            "parameters": sum(p.numel() for p in D.parameters()), "paper_d": args.paper_d}
+    t0 = time.perf_counter()
+    pre, opt_d = seqgan.pretrain_discriminator(D, G, train, rounds=args.d_pre_rounds, n=5000, epochs=1,
+                                               lr=args.lr_d, seed=args.seed)
+    res["times"]["d_pretrain_s"] = time.perf_counter() - t0
+    res["d_pretrain"] = [{"loss": l, "accuracy": a} for l, a in pre]
+    print("D pretraining", res["d_pretrain"], flush=True)
+    cfg = seqgan.SeqGANConfig(n_rollouts=args.rollouts, lr_g=args.lr_g, baseline=args.baseline,
+                              d_steps=args.d_steps, d_samples=args.d_samples, d_epochs=args.d_epochs,
+                              lr_d=args.lr_d)
+    gan = seqgan.SeqGAN(G, D, train, cfg, generator=torch.Generator().manual_seed(args.seed))
+    gan.opt_d = opt_d
+    adv_curve = [{"epoch": 0, **res["models"]["mle"]}]
+    ev.seconds = 0.0
+    t0 = time.perf_counter()
+
+    def on_epoch(epoch, logs):
+        adv_curve.append({"epoch": epoch, **logs, "seconds": time.perf_counter() - t0 - ev.seconds})
+        print("adv", epoch, {k: round(v, 4) for k, v in logs.items()},
+              {k: round(v, 1) for k, v in gan.times.items()}, flush=True)
+        res["curves"]["seqgan"] = adv_curve
+        res["times"]["seqgan_phases_s"] = dict(gan.times)
+        save()
+
+    gan.train(args.adv_epochs, every=args.eval_every, evaluate=lambda G: ev(G, test_n=2000), callback=on_epoch)
+    adv_s = time.perf_counter() - t0 - ev.seconds
+    res["times"]["seqgan_adv_total_s"] = adv_s
+    res["times"]["seqgan_s_per_adv_epoch"] = adv_s / max(args.adv_epochs, 1)
+    res["times"]["seqgan_phases_s_per_epoch"] = {k: v / max(args.adv_epochs, 1) for k, v in gan.times.items()}
+    res["times"]["speedup_vs_reference"] = REFERENCE_S_PER_ADV_EPOCH / res["times"]["seqgan_s_per_adv_epoch"]
+    res["times"]["seqgan_whole_run_s"] = (res["times"]["mle_total_s"] + res["times"]["d_pretrain_s"] + adv_s)
+    res["models"]["seqgan"] = ev(G)
+    res["seqgan_collapse"] = seqgan.collapse_report(seqgan.sample(G, 1000, torch.Generator().manual_seed(9)))[1]
+    res["curves"]["seqgan_temperature"] = sweep(G, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
+    print("SeqGAN", res["models"]["seqgan"], res["times"]["seqgan_s_per_adv_epoch"], flush=True)
+    save()
+
+    # ---------------------------------------------------------------- Gumbel-softmax GAN
+    for key, hard in (("gumbel", False), ("gumbel_st", True)):
+        if args.gumbel_steps <= 0:
+            break
+        torch.manual_seed(args.seed)
+        Gg = SeqGenerator(SeqGenConfig(vocab_size=args.vocab))
+        Gg.load_state_dict(mle_state)
+        Dg = CNNDiscriminator(CNNConfig(vocab_size=args.vocab))
+        gg = gumbel.GumbelGAN(Gg, Dg, train, gumbel.GumbelGANConfig(steps=args.gumbel_steps, hard=hard),
+                              generator=torch.Generator().manual_seed(args.seed))
+        curve = []
+        ev.seconds = 0.0
+        t0 = time.perf_counter()
+        every = max(args.gumbel_steps // 6, 1)
+        gg.train(every=every, callback=lambda i, logs: curve.append(
+            {"step": i, **logs, **ev(Gg, test_n=2000)}))
+        res["times"][f"{key}_s"] = time.perf_counter() - t0 - ev.seconds
+        res["times"][f"{key}_s_per_step"] = res["times"][f"{key}_s"] / args.gumbel_steps
+        res["curves"][key] = curve
+        res["models"][key] = ev(Gg)
+        res["curves"][f"{key}_temperature"] = sweep(Gg, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
+        print(key, res["models"][key], flush=True)
+        save()
+    save()
+    return res
+
+
+def seqgan_threads(n):
+    from gan_course import runtime
+
+    return runtime.set_threads(n)
+
+
+def markdown(res: dict) -> str:
+    m, t, s = res["models"], res["times"], res["settings"]
+    lines = ["# Text GANs at the SeqGAN paper's scale", "",
+             f"Oracle: vocabulary {s['vocab']}, length 20, {s['n_train']} training and 10,000 test sequences; "
+             f"oracle entropy rate {res.get('oracle_entropy_rate', float('nan')):.3f} nats/token (the floor). "
+             f"torch {res['torch']}, {res['threads']} thread(s), {res['machine']}; load average "
+             f"{res['load_average_start']} at the start, {res.get('load_average_end')} at the end "
+             "(a load above the core count means other work shared the CPU: the times are upper bounds).", "",
+             "| model | NLL_oracle (ours) | NLL_test (ours) | NLL_oracle (Yu et al. 2017) |", "|---|---|---|---|"]
+    names = [("random", "random generator", "random"), ("mle", f"MLE ({s['mle_epochs']} epochs)", "mle"),
+             ("seqgan", f"SeqGAN ({s['adv_epochs']} adversarial epochs)", "seqgan"),
+             ("gumbel", "Gumbel-softmax GAN, soft", None), ("gumbel_st", "Gumbel-softmax GAN, straight-through", None)]
+    for key, label, pkey in names:
+        if key in m:
+            paper = f"{res['paper'][pkey]:.3f}" if pkey else "-"
+            lines.append(f"| {label} | {m[key]['nll_oracle']:.3f} | {m[key]['nll_test']:.3f} | {paper} |")
+    lines += ["", "## Times (seconds)", "", "| phase | seconds |", "|---|---|"]
+    for k, v in t.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                lines.append(f"| {k}: {k2} | {v2:.2f} |")
+        elif isinstance(v, bool):
+            lines.append(f"| {k} | {v} |")
+        else:
+            lines.append(f"| {k} | {v:.2f} |")
+    lines += ["", f"Reference: ~{REFERENCE_S_PER_ADV_EPOCH:.0f} s per adversarial epoch for a widely used "
+              "open-source SeqGAN at these sizes on this kind of machine.", "",
+              "## Quality-diversity (Caccia et al. 2018): MLE at temperatures", "",
+              "| temperature | NLL_oracle | NLL_test |", "|---|---|---|"]
+    for r in res["curves"].get("mle_temperature", []):
+        lines.append(f"| {r['temperature']} | {r['nll_oracle']:.3f} | {r['nll_test']:.3f} |")
+    for key in ("seqgan", "gumbel", "gumbel_st"):
+        if f"{key}_temperature" in res["curves"]:
+            lines += ["", f"{key} at temperatures:", "", "| temperature | NLL_oracle | NLL_test |", "|---|---|---|"]
+            for r in res["curves"][f"{key}_temperature"]:
+                lines.append(f"| {r['temperature']} | {r['nll_oracle']:.3f} | {r['nll_test']:.3f} |")
+    if "seqgan_collapse" in res:
+        lines += ["", f"SeqGAN samples: {res['seqgan_collapse']}."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
