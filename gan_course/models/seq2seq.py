@@ -417,7 +417,7 @@ class NumberRecipe:
     @classmethod
     def for_mode(cls, fast: bool, **overrides) -> "NumberRecipe":
         """The full recipe, or the FAST one (a smaller corpus and fewer steps: under a minute)."""
-        base = dict(n_train=4000, n_valid=200, n_test=500, steps=150) if fast else {}
+        base = dict(n_train=4000, n_valid=200, n_test=300, steps=120) if fast else {}
         return cls(**{**base, **overrides})
 
 
