@@ -62,7 +62,7 @@ class Evaluator:
 
     def __call__(self, G, temperature: float = 1.0, test_n: int | None = None) -> dict:
         t0 = time.perf_counter()
-        xs = seqgan.sample(G, self.n, torch.Generator().manual_seed(123), temperature=temperature)
+        xs = G.sample(self.n, generator=torch.Generator().manual_seed(123), temperature=temperature)
         out = {"nll_oracle": text_metrics.nll_oracle(self.oracle, xs, batch_size=1000),
                "nll_test": seqgan.nll_at_temperature(G, self.test[:test_n] if test_n else self.test, temperature)}
         d = seqgan.diversity(xs[:1000])
@@ -185,7 +185,7 @@ def main(argv=None) -> dict:
     res["times"]["speedup_vs_reference"] = REFERENCE_S_PER_ADV_EPOCH / res["times"]["seqgan_s_per_adv_epoch"]
     res["times"]["seqgan_whole_run_s"] = (res["times"]["mle_total_s"] + res["times"]["d_pretrain_s"] + adv_s)
     res["models"]["seqgan"] = ev(G)
-    res["seqgan_collapse"] = seqgan.collapse_report(seqgan.sample(G, 1000, torch.Generator().manual_seed(9)))[1]
+    res["seqgan_collapse"] = seqgan.collapse_report(G.sample(1000, generator=torch.Generator().manual_seed(9)))[1]
     res["curves"]["seqgan_temperature"] = sweep(G, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
     print("SeqGAN", res["models"]["seqgan"], res["times"]["seqgan_s_per_adv_epoch"], flush=True)
     save()
