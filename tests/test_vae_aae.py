@@ -208,6 +208,20 @@ def test_aae_step_changes_every_part(data, conditional):
     assert 0 <= logs["d_acc"] <= 1
 
 
+def test_aae_codes_are_the_mean_unless_stochastic(data):
+    x = data.x_test[:16]
+    det = V.build_aae(V.AAEConfig(width=16, depth=1, d_width=8))
+    assert torch.equal(det.codes(x), det.encode(x))                      # deterministic: z = mu(x)
+    sto = V.build_aae(V.AAEConfig(width=16, depth=1, d_width=8, stochastic=True))
+    torch.manual_seed(0)
+    assert not torch.equal(sto.codes(x), sto.encode(x))                  # z ~ q(z|x)
+    vae = small_vae()
+    torch.manual_seed(0)
+    c1 = vae.codes(x)
+    torch.manual_seed(0)
+    assert torch.equal(c1, vae.encode(x, sample=True))
+
+
 def test_fit_keeps_the_best_weights_and_load_or_fit_loads(tmp_path, data):
     cfg = V.VAEConfig(width=16, depth=1, steps=6, batch_size=32, eval_every=2)
     model, hist, loaded = V.load_or_fit(tmp_path / "v.pt", cfg, data.x_train, data.y_train, data.x_valid[:50])

@@ -58,17 +58,19 @@ def mmd_permutation_test(x: torch.Tensor, y: torch.Tensor, n_permutations: int =
     _check(x, y)
     if not isinstance(n_permutations, int) or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive integer; got {n_permutations!r}")
-    n = len(x)
-    pooled = torch.cat([x, y]).double()
-    k = rbf_mixture_kernel(pooled, pooled, bandwidths)        # (n+m, n+m), computed once
+    n, m = len(x), len(y)
+    k = rbf_mixture_kernel(torch.cat([x, y]), torch.cat([x, y]), bandwidths)   # (n+m, n+m), computed once
+    diag = k.diagonal()
+    total = k.sum()
 
-    def stat(idx):
-        a, b = idx[:n], idx[n:]
-        kaa, kbb, kab = k[a][:, a], k[b][:, b], k[a][:, b]
-        na, nb = len(a), len(b)
-        return float((kaa.sum() - kaa.diagonal().sum()) / (na * (na - 1))
-                     + (kbb.sum() - kbb.diagonal().sum()) / (nb * (nb - 1)) - 2 * kab.mean())
+    def stat(w):   # w: (n+m,) float64, 1 for the points labelled "x", 0 for "y"
+        kw = k @ w                                                      # (n+m,)
+        sxx = w @ kw - w @ diag                                         # sum_{i != j in x} k
+        sxy = (1 - w) @ kw                                              # sum_{i in y, j in x} k
+        syy = total - 2 * sxy - w @ kw - (1 - w) @ diag                 # sum_{i != j in y} k
+        return float(sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * sxy / (n * m))
 
-    observed = stat(torch.arange(len(pooled)))
-    hits = sum(stat(torch.randperm(len(pooled), generator=generator)) >= observed for _ in range(n_permutations))
+    w = torch.cat([torch.ones(n), torch.zeros(m)]).double()
+    observed = stat(w)
+    hits = sum(stat(w[torch.randperm(n + m, generator=generator)]) >= observed for _ in range(n_permutations))
     return observed, (1 + hits) / (1 + n_permutations)

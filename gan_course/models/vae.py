@@ -1,20 +1,23 @@
 """Variational and adversarial autoencoders for small images with discrete pixels (the 8x8 digits).
 
     encoder q(z|x):  x (B, D) grey levels -> MLP -> (mu, logvar), each (B, d_z)    a Gaussian, not a point
-    decoder p(x|z):  z (B, d_z) -> MLP -> logits (B, D, L)  categorical over L grey levels per pixel
-                                       or logits (B, D)     Bernoulli on pixel/(L-1) (a relaxation)
+    decoder p(x|z):  z (B, d_z) -> MLP -> params of a distribution over each pixel's L grey levels:
+                     "logistic"     (B, D, 2)  discretised logistic (Salimans et al. 2017), the default
+                     "categorical"  (B, D, L)  a free softmax over the L levels
+                     "bernoulli"    (B, D)     Bernoulli on pixel/(L-1): a continuous relaxation
     VAE  (Kingma & Welling 2014):   maximise ELBO = E_q[log p(x|z)] - beta * KL(q(z|x) || N(0, I))
     IWAE (Burda et al. 2016):       log p(x) >= L_K = E[log 1/K sum_k p(x, z_k) / q(z_k|x)] >= ELBO
     AAE  (Makhzani et al. 2015):    minimise -log p(x|z) and, instead of the KL, fool a discriminator
-                                    D(z) that tells codes z ~ q(z) from samples of a prior p(z)
+                                    D(z) that tells codes from samples of a prior p(z); the code is the
+                                    encoder's mean by default (a deterministic encoder)
 
-With the categorical likelihood, log p(x|z) is the log-probability of the exact image (17 levels per
-pixel), so the ELBO and L_K are bounds on a true discrete log-likelihood, in nats. With the Bernoulli
-likelihood on pixel/16 (as often done for MNIST) the same numbers bound the "likelihood" of a continuous
-relaxation: they are not comparable with a discrete model's and are not a probability of the data.
+With the logistic or categorical likelihood, log p(x|z) is the log-probability of the exact image (17
+levels per pixel), so the ELBO and L_K are bounds on a true discrete log-likelihood, in nats. With the
+Bernoulli likelihood on pixel/16 (as often done for MNIST) the same numbers bound the "likelihood" of a
+continuous relaxation: they are not comparable with a discrete model's and are not a probability of the data.
 
-Training steps are plain functions (`vae_step`, `aae_step`) for `gan_course.train.loop`; `fit_vae`
-and `fit_aae` wrap them for notebooks that need a trained model but are about something else.
+Training steps are plain functions (`vae_step`, `aae_step`) for `gan_course.train.loop`; `fit_vae`,
+`fit_aae` and `load_or_fit` wrap them for notebooks that need a trained model but are about something else.
 """
 from __future__ import annotations
 
@@ -66,6 +69,8 @@ class AAEConfig:
     likelihood: str = "logistic"        # decoder likelihood, as in VAEConfig
     prior: str = "gaussian"             # the prior p(z) the codes are pushed to: gaussian, mixture10, swiss_roll
     conditional: bool = False           # label-conditioned prior: class k -> the k-th part of the prior
+    stochastic: bool = False            # False: the code is the encoder's mean (Makhzani et al.'s choice); True:
+                                        #   z ~ q(z|x), which lets the encoder "match" the prior with pure noise
     d_width: int = 128                  # hidden units of the code discriminator
     d_depth: int = 2                    # hidden layers of the code discriminator
     lr: float = 1e-3                    # Adam learning rate of the reconstruction phase
@@ -188,6 +193,8 @@ def _check_pair(encoder: GaussianEncoder, decoder: Decoder) -> None:
 class _Autoencoder(nn.Module):
     """What the VAE and the AAE share: an encoder, a decoder, and a check of the input images."""
 
+    stochastic = True   # codes are draws z ~ q(z|x); a deterministic AAE uses the mean instead
+
     def __init__(self, encoder: GaussianEncoder, decoder: Decoder):
         super().__init__()
         if not isinstance(encoder, GaussianEncoder):
@@ -224,11 +231,21 @@ class _Autoencoder(nn.Module):
             raise ValueError(f"z must have shape (batch, {self.d_z}); got {tuple(z.shape)}")
         return self.decoder.mean(self.decoder(z))
 
+    def code(self, mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
+        """The code the decoder (and an AAE's discriminator) sees: z ~ q(z|x), or mu if not stochastic."""
+        return losses.reparameterize(mu, logvar, generator=generator) if self.stochastic else mu
+
+    @torch.no_grad()
+    def codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """One code per image (B, d_z), as in training: samples of the aggregate posterior q(z) = E_x q(z|x)."""
+        self.check_x(x)
+        return self.code(*self.encoder(self.scale(x)), generator=generator)
+
     def reconstruction_log_prob(self, x: torch.Tensor, generator=None):
         """One-sample estimate of E_q[log p(x|z)] (B,), plus mu and logvar of q(z|x)."""
         self.check_x(x)
         mu, logvar = self.encoder(self.scale(x))                       # (B, d_z) each
-        z = losses.reparameterize(mu, logvar, generator=generator)     # (B, d_z)
+        z = self.code(mu, logvar, generator=generator)                 # (B, d_z)
         return self.decoder.log_prob(x, self.decoder(z)), mu, logvar
 
 
@@ -275,13 +292,18 @@ class VAE(_Autoencoder):
 
 
 class AAE(_Autoencoder):
-    """Encoder + decoder + code discriminator D([z, onehot(y)]) -> logits (B,), for a prior p(z)."""
+    """Encoder + decoder + code discriminator D([z, onehot(y)]) -> logits (B,), for a prior p(z).
+
+    stochastic=False (the default): the code is the encoder's mean mu(x), a deterministic encoder as in
+    most of Makhzani et al.'s experiments; the logvar head is then unused. With stochastic=True the code is
+    z ~ q(z|x), and nothing stops the encoder from matching the prior by making q(z|x) = p(z) for every x,
+    a code that carries no information (the AAE version of posterior collapse)."""
 
     def __init__(self, encoder: GaussianEncoder, decoder: Decoder, prior: str = "gaussian",
-                 conditional: bool = False, d_width: int = 128, d_depth: int = 2):
+                 conditional: bool = False, d_width: int = 128, d_depth: int = 2, stochastic: bool = False):
         super().__init__(encoder, decoder)
         check_prior(prior, self.d_z, conditional)
-        self.prior, self.conditional = prior, bool(conditional)
+        self.prior, self.conditional, self.stochastic = prior, bool(conditional), bool(stochastic)
         d_in = self.d_z + (N_COMPONENTS if conditional else 0)   # the label rides along with the code
         self.discriminator = MLP(d_in, 1, width=d_width, depth=d_depth, activation="leaky_relu", squeeze=True)
 
@@ -321,7 +343,7 @@ def build_aae(cfg: AAEConfig, device=None) -> AAE:
     torch.manual_seed(cfg.seed)
     enc = GaussianEncoder(cfg.d_x, cfg.d_z, cfg.width, cfg.depth)
     dec = Decoder(cfg.d_z, cfg.d_x, cfg.n_levels, cfg.width, cfg.depth, cfg.likelihood)
-    return AAE(enc, dec, cfg.prior, cfg.conditional, cfg.d_width, cfg.d_depth).to(device or "cpu")
+    return AAE(enc, dec, cfg.prior, cfg.conditional, cfg.d_width, cfg.d_depth, cfg.stochastic).to(device or "cpu")
 
 
 # ---------------------------------------------------------------------------------- training steps
@@ -340,7 +362,7 @@ def vae_step(model: VAE, opt: torch.optim.Optimizer, x: torch.Tensor, beta: floa
 def aae_step(model: AAE, opt_ae, opt_d, opt_g, x: torch.Tensor, y: torch.Tensor | None = None,
              generator=None) -> dict:
     """One AAE step = the two phases of Makhzani et al. 2015, Sec. 2:
-    1. reconstruction: encoder + decoder minimise -log p(x|z), z ~ q(z|x);
+    1. reconstruction: encoder + decoder minimise -log p(x|z), z = the code of x (`model.code`);
     2. regularisation: D learns prior samples (label 1) from codes (label 0), then the encoder is
        updated to fool D (non-saturating generator loss). No KL term anywhere.
     Returns: rec (nats per image), loss_d, loss_g, d_acc (D's accuracy on this batch)."""
@@ -355,7 +377,7 @@ def aae_step(model: AAE, opt_ae, opt_d, opt_g, x: torch.Tensor, y: torch.Tensor 
     # 2a. discriminator: prior samples are "real", codes are "fake"
     with torch.no_grad():
         mu, logvar = model.encoder(model.scale(x))
-        z_fake = losses.reparameterize(mu, logvar, generator=generator)          # (B, d_z)
+        z_fake = model.code(mu, logvar, generator=generator)                     # (B, d_z)
     z_real = model.sample_prior(len(x), labels=y, generator=generator)           # (B, d_z)
     real_logits, fake_logits = model.discriminate(z_real, y), model.discriminate(z_fake, y)
     loss_d = d_loss_fn(real_logits, fake_logits)
@@ -364,7 +386,7 @@ def aae_step(model: AAE, opt_ae, opt_d, opt_g, x: torch.Tensor, y: torch.Tensor 
     opt_d.step()
     # 2b. encoder as generator: make codes look like prior samples
     mu, logvar = model.encoder(model.scale(x))
-    z = losses.reparameterize(mu, logvar, generator=generator)
+    z = model.code(mu, logvar, generator=generator)
     loss_g = g_loss_fn(model.discriminate(z, y))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()

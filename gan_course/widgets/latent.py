@@ -51,8 +51,11 @@ def scatter_codes(ax, codes, labels=None, prior=None, title: str = "", lim=None)
     if prior is not None:
         prior = prior.detach().cpu().numpy() if isinstance(prior, torch.Tensor) else np.asarray(prior)
         ax.scatter(prior[:, 0], prior[:, 1], s=3, c="0.75", label="prior", rasterized=True)
-    c = None if labels is None else np.asarray(labels)
-    sc = ax.scatter(codes[:, 0], codes[:, 1], s=4, c=c, cmap="tab10", vmin=-0.5, vmax=9.5, rasterized=True)
+    if labels is None:
+        sc = ax.scatter(codes[:, 0], codes[:, 1], s=4, c="C0", rasterized=True)
+    else:
+        sc = ax.scatter(codes[:, 0], codes[:, 1], s=4, c=np.asarray(labels), cmap="tab10", vmin=-0.5, vmax=9.5,
+                        rasterized=True)
     if lim is not None:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
@@ -115,8 +118,9 @@ def beta_explorer(sweep: list, originals, headless=None):
         ax0.set_ylabel("distortion  −E log p(x|z)  [nats]")
         ax0.set_title(f"β = {beta:g}: −ELBO = {run['rate'] + run['distortion']:.1f} nats")
         n = min(len(originals), len(run["recon"]), 10)
-        show_grid(ax1, torch.cat([torch.as_tensor(originals[:n]), torch.as_tensor(run["recon"][:n])]), ncol=n // 2 or 1,
-                  title="data (top) / reconstruction")
+        half = max(1, (n + 1) // 2)
+        show_grid(ax1, torch.cat([torch.as_tensor(originals[:n]), torch.as_tensor(run["recon"][:n])]), ncol=half,
+                  title="data (top 2 rows)\nreconstructions (bottom 2)" if n > 1 else "data / reconstruction")
         show_grid(ax2, run["samples"][:20], ncol=5, title="samples from p(z)")
         fig.tight_layout()
 
