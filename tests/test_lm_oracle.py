@@ -163,6 +163,22 @@ def test_generator_mle_learns_the_oracle(tmp_path):
     assert o.nll(x).item() < o.nll(torch.randint(0, 50, (500, 8))).item()
 
 
+def test_load_mle_baseline(tmp_path):
+    from gan_course import checkpoint
+    from gan_course.models.oracle import load_mle_baseline
+
+    G = SeqGenerator(SMALL)
+    best = SeqGenerator(SMALL)
+    path = checkpoint.save(tmp_path / "m.pt", kind="07_mle_oracle", config={"g": vars(SMALL)}, step=3,
+                           state={"module/G": G.state_dict(), "module/best": best.state_dict()})
+    assert torch.equal(load_mle_baseline(path).head.weight, G.head.weight)
+    assert torch.equal(load_mle_baseline(path, "best").head.weight, best.head.weight)
+    with pytest.raises(ValueError, match="which"):
+        load_mle_baseline(path, "last")
+    with pytest.raises(FileNotFoundError):
+        load_mle_baseline(tmp_path / "missing.pt")
+
+
 def test_generator_bad_inputs():
     G = SeqGenerator(SMALL)
     with pytest.raises(ValueError, match="ids in 0..49"):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -252,8 +253,6 @@ def oracle_data(oracle: Oracle, n_train: int = 10_000, n_test: int = 10_000, see
         raise ValueError(f"need n_train >= 1 and n_test >= 0; got {n_train}, {n_test}")
     path = None
     if cache_dir is not None:
-        from pathlib import Path
-
         c = oracle.config
         path = Path(cache_dir) / (f"oracle-s{oracle.seed}-v{c.vocab_size}-t{c.seq_len}-e{c.emb}-h{c.hidden}"
                                   f"-d{seed}-{n_train}-{n_test}.pt")
@@ -271,6 +270,23 @@ def oracle_data(oracle: Oracle, n_train: int = 10_000, n_test: int = 10_000, see
         torch.save({"train": train, "test": test}, tmp)
         os.replace(tmp, path)
     return train, test
+
+
+# written by notebook 07's full run (load-or-train); git-ignored
+MLE_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "07_mle_oracle.pt"
+
+
+def load_mle_baseline(path=MLE_CHECKPOINT, which: str = "final", device=None) -> SeqGenerator:
+    """The MLE generator trained in notebook 07 (its train.Checkpointer file): which="final" (after the
+    last epoch) or "best" (the best validation epoch). Raises FileNotFoundError if 07 has not run."""
+    from .. import checkpoint
+
+    if which not in ("final", "best"):
+        raise ValueError(f"which={which!r}; allowed values: 'final', 'best'")
+    ck = checkpoint.load(path, kind="07_mle_oracle")
+    G = SeqGenerator(SeqGenConfig(**ck["config"]["g"]))
+    G.load_state_dict(ck["state"]["module/G" if which == "final" else "module/best"])
+    return G.to(device) if device is not None else G
 
 
 def uniform_nll(vocab_size: int) -> float:
