@@ -8,7 +8,8 @@
 
 G and D are plain MLPs (`gan_course.models.mlp`); the losses come from `gan_course.losses.gan_loss(name)`.
 Optional published remedies against mode collapse: PacGAN packing (Lin et al. 2018: D judges `pack`
-samples at once, so a collapsed G is easy to spot), spectral normalisation of D (Miyato et al. 2018), and a
+samples at once, so a collapsed G is easy to spot), spectral normalisation of D (Miyato et al. 2018), the R1
+penalty on real data (Mescheder et al. 2018), averaged generator weights (Yazici et al. 2019), and a
 learning-rate decay to zero over the run (sharpens the modes at the end).
 Every step is watched by a `DivergenceGuard`: a NaN stops the run, restores the last good weights and
 says what to change.
@@ -44,6 +45,7 @@ class GAN2DConfig:
     latent: int = 2                 # dimension of the generator's Gaussian noise z
     batch: int = 256                # samples per update (real and fake each)
     gp_weight: float = 10.0         # gradient-penalty weight (used by wgan_gp only)
+    r1_weight: float = 0.0          # >0: R1 penalty gamma/2 E_real ||grad_x D(x)||^2 (any loss)
     activation: str = "relu"        # hidden activation of G and D
     pack: int = 1                   # PacGAN: D sees `pack` samples concatenated (1 = off); divides batch
     spectral_norm: bool = False     # spectral normalisation on D's linear layers
@@ -61,7 +63,7 @@ class GAN2DConfig:
             raise ValueError(f"optimizer={self.optimizer!r} is unknown; allowed values: {', '.join(OPTIMIZERS)}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation={self.activation!r} is unknown; allowed values: {', '.join(ACTIVATIONS)}")
-        for name in ("lr_g", "lr_d", "beta1", "beta2", "gp_weight", "ema"):
+        for name in ("lr_g", "lr_d", "beta1", "beta2", "gp_weight", "r1_weight", "ema"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise TypeError(f"{name} must be a finite number; got {v!r}")
@@ -71,8 +73,9 @@ class GAN2DConfig:
         for name in ("beta1", "beta2", "ema"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must lie in [0, 1)")
-        if self.gp_weight < 0:
-            raise ValueError(f"gp_weight={self.gp_weight!r} must be >= 0")
+        for name in ("gp_weight", "r1_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be >= 0")
         for name, lo in (("d_steps", 1), ("width", 1), ("depth", 1), ("latent", 1), ("batch", 1), ("pack", 1),
                          ("decay_steps", 0), ("seed", 0)):
             v = getattr(self, name)
@@ -85,6 +88,14 @@ class GAN2DConfig:
         if not isinstance(self.spectral_norm, bool):
             raise TypeError(f"spectral_norm must be True or False; got {self.spectral_norm!r}")
         return self
+
+
+def r1_penalty(real_out: torch.Tensor, real: torch.Tensor, weight: float) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018):  weight/2 * E_x ||grad_x D(x)||^2 on real data, from D's outputs (B,)
+    on `real` (B, d) (which must require grad). It stops D from growing steep slopes at the data, which
+    damps the oscillation of the GAN game around its equilibrium."""
+    (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)  # (B, d)
+    return 0.5 * weight * grad.pow(2).sum(1).mean()
 
 
 def _check_config(config) -> GAN2DConfig:
@@ -170,10 +181,13 @@ class GAN2D:
     def d_step(self) -> float:
         """One discriminator update on a fresh batch; returns its loss."""
         c = self.config
-        real = self._pack(self.real(c.batch))
+        real = self._pack(self.real(c.batch)).requires_grad_(c.r1_weight > 0)
         with torch.no_grad():
             fake = self._pack(self.G(self.noise(c.batch)))
-        loss = self.d_loss_fn(self.D(real), self.D(fake))
+        real_out = self.D(real)
+        loss = self.d_loss_fn(real_out, self.D(fake))
+        if c.r1_weight > 0:
+            loss = loss + r1_penalty(real_out, real, c.r1_weight)
         if self.needs_gp:
             loss = loss + losses.gradient_penalty(self.D, real, fake, weight=c.gp_weight, generator=None)
         self._update(self.opt_d, loss, c.lr_d)
@@ -258,3 +272,32 @@ class GAN2D:
         loss = self.g_loss_fn(self.D(self._pack(x)))
         (grad,) = torch.autograd.grad(loss, x)
         return x.detach().cpu(), -grad.cpu()
+
+
+# ---------------------------------------------------------------------------------------- recipes
+# The settings notebook 02 teaches, found by experiment on a 2-core CPU (benchmarks/gan2d.py measures them).
+RECIPE = dict(width=128, depth=3, latent=2, batch=256, pack=2, optimizer="adam", beta1=0.0, beta2=0.9,
+              lr_g=1e-3, lr_d=1e-3)
+RECIPE_STEPS = {"ring8": 3000, "grid25": 3000, "spiral": 3000, "two_moons": 3000}
+
+
+def recipe(data: str = "ring8", loss: str = "nonsaturating", seed: int = 0, steps: int | None = None,
+           **overrides) -> tuple[GAN2DConfig, int]:
+    """(config, steps) of the course's cure for mode collapse: no momentum (Adam beta1 = 0), PacGAN pairs,
+    a large learning rate that decays linearly to zero over the run. `steps` shortens the run (the decay
+    follows); `overrides` change any field."""
+    if data not in RECIPE_STEPS:
+        raise ValueError(f"data={data!r} is unknown; allowed values: {', '.join(RECIPE_STEPS)}")
+    n = RECIPE_STEPS[data] if steps is None else steps
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    fields_ = {**RECIPE, "data": data, "loss": loss, "seed": seed, "decay_steps": n, **overrides}
+    return _check_config(fields_), n
+
+
+def plain_gan(data: str = "ring8", seed: int = 0, steps: int = 2000, **overrides) -> tuple[GAN2DConfig, int]:
+    """(config, steps) of the plain GAN that collapses: non-saturating loss, 3x256 MLPs, Adam with its
+    default betas (0.9, 0.999) and lr 1e-3, batch 256, no remedy."""
+    fields_ = dict(data=data, loss="nonsaturating", width=256, depth=3, latent=2, batch=256, optimizer="adam",
+                   beta1=0.9, beta2=0.999, lr_g=1e-3, lr_d=1e-3, seed=seed)
+    return _check_config({**fields_, **overrides}), steps

@@ -228,3 +228,71 @@ def test_nan_divergence_stops_restores_and_says_what_to_change():
     assert all(torch.isfinite(p).all() for p in list(gan.G.parameters()) + list(gan.D.parameters()))
     assert torch.isfinite(_params(gan.G)).all()
     assert _params(gan.G).shape == good.shape
+
+
+# ------------------------------------------------------------------------------------------ GAN Lab widget
+
+def test_lab_headless_trains_and_draws_without_waiting(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gan_course.widgets import gan_lab
+
+    lab = gan_lab.GANLab(**SMALL)
+    lab.show(steps=6, headless=True)
+    assert lab.gan.g_steps == 6
+    assert lab.metric_history[0][0] == 0 and lab.metric_history[-1][0] == 6
+    assert capsys.readouterr().out.strip().startswith("modes: ")
+
+
+def test_lab_buttons_controls_and_play():
+    import time
+
+    from gan_course.widgets import gan_lab
+
+    lab = gan_lab.GANLab(**SMALL, fps=30, steps_per_frame=2)
+    lab.build_ui()
+    png0 = lab.image.value
+    assert png0[:8] == b"\x89PNG\r\n\x1a\n"
+    lab.buttons["Step D"].click()
+    lab.buttons["Step G"].click()
+    lab.buttons["Step both"].click()
+    assert (lab.gan.d_steps, lab.gan.g_steps) == (2, 2)
+    assert lab.status.value.startswith("modes: ") and "G step 2" in lab.status.value
+    assert lab.image.value != png0
+    # a live field changes the run in place; a structural one starts a fresh run
+    lab.controls["lr_g"].value = 1e-3
+    assert lab.gan.config.lr_g == pytest.approx(1e-3) and lab.gan.g_steps == 2
+    lab.controls["loss"].value = "hinge"
+    assert lab.gan.config.loss == "hinge" and lab.gan.g_steps == 0
+    lab.controls["pack"].value = 3          # batch 32 is not a multiple of 3: the lab rounds it down
+    assert (lab.gan.config.pack, lab.gan.config.batch) == (3, 30)
+    # widget ranges keep values valid
+    assert lab.controls["lr_d"].min == -5 and lab.controls["batch"].min >= 16 and lab.controls["d_steps"].min == 1
+    lab.buttons["Play"].click()
+    deadline = time.time() + 60
+    while lab.gan.g_steps < 4 and time.time() < deadline:
+        time.sleep(0.05)
+    lab.buttons["Pause"].click()
+    steps = lab.gan.g_steps
+    assert steps >= 4 and lab._thread is None
+    time.sleep(0.2)
+    assert lab.gan.g_steps == steps         # paused means paused
+    lab.buttons["Reset"].click()
+    assert lab.gan.g_steps == 0 and len(lab.metric_history) == 1
+
+
+def test_lab_shows_divergence_and_keeps_going():
+    from gan_course.widgets import gan_lab
+
+    lab = gan_lab.GANLab(**SMALL)
+    lab.build_ui()
+    with torch.no_grad():
+        lab.gan.D.net[0].weight.fill_(float("nan"))
+    lab.manual_step("both")
+    assert "diverged" in lab.error.value and "What to change" in lab.error.value
+    assert all(torch.isfinite(p).all() for p in lab.gan.D.parameters())
+    with pytest.raises(ValueError, match="which="):
+        lab.manual_step("x")
+    with pytest.raises(ValueError, match="fps"):
+        gan_lab.GANLab(fps=0, **SMALL)
