@@ -49,7 +49,7 @@ class VAEGANConfig:
     seq_len: int = 17               # the fixed length D reads: longest sentence + <eos>, <pad> after
     tau: float = 1.0                # Gumbel-softmax temperature of the relaxed words
     hard: bool = True               # straight-through: D sees exact one-hot words, gradient of the soft ones
-    gan_weight: float = 1.0         # weight of the GAN term next to the (per-sentence) -ELBO
+    gan_weight: float = 1.0         # weight of the GAN term next to the (per-sentence) -ELBO; 0: VAE only
     prior_fakes: bool = True        # also judge sentences decoded from z ~ p(z) (Larsen et al.), not only q(z|x)
     d_emb: int = 32                 # embedding width of D (SeqGAN's CNN)
     d_filters: int = 64             # filters per window width of D
@@ -165,10 +165,12 @@ class VAEGAN:
         cfg = self.cfg
         inputs, targets = vae_batch(seqs, self.vae.device)
         _, rec, kl_dims = self.vae(inputs, targets, word_dropout_p=cfg.vae.word_dropout, generator=self.gen)
-        loss_vae = vae_objective(rec, kl_dims, beta=beta, free_bits=cfg.vae.free_bits)
-        fake, _ = self._fakes(targets)
-        loss_g = losses.g_loss_nonsaturating(self.D(fake))                     # -E log D(G(z))
-        loss = loss_vae + cfg.gan_weight * loss_g
+        loss = vae_objective(rec, kl_dims, beta=beta, free_bits=cfg.vae.free_bits)
+        loss_g = torch.zeros(())
+        if cfg.gan_weight > 0:                                                 # 0: the VAE alone (a control)
+            fake, _ = self._fakes(targets)
+            loss_g = losses.g_loss_nonsaturating(self.D(fake))                 # -E log D(G(z))
+            loss = loss + cfg.gan_weight * loss_g
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.vae.parameters(), cfg.vae.clip)
@@ -185,7 +187,7 @@ class VAEGAN:
         self.vae.train()
 
         def step(i):
-            logs = self.d_step(next(self.data))
+            logs = self.d_step(next(self.data)) if self.cfg.gan_weight > 0 else {}
             logs.update(self.vae_g_step(next(self.data), beta=1.0))   # the VAE is pretrained: the true ELBO
             self.step_count += 1
             return logs

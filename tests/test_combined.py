@@ -180,3 +180,25 @@ def test_vae_gan_bad_config():
         vg.check_config(vg.VAEGANConfig(vae=_vcfg(), gan_weight=-0.5))
     with pytest.raises(TypeError, match="SentenceVAE"):
         vg.VAEGAN(object(), vg.VAEGANConfig(vae=_vcfg()), _seqs(4))
+
+
+def test_gan_weight_zero_is_the_vae_alone():
+    """gan_weight=0: no D step, and the VAE step is exactly sv.vae_step's update (the control run)."""
+    torch.manual_seed(0)
+    vcfg = _vcfg()
+    vae = sv.build(vcfg)
+    twin = sv.build(vcfg)
+    twin.load_state_dict(vae.state_dict())
+    gan = vg.VAEGAN(vae, vg.VAEGANConfig(vae=vcfg, seq_len=7, d_filters=4, gan_weight=0.0, lr=1e-3), _seqs(32))
+    d_before = [p.clone() for p in gan.D.parameters()]
+    seqs = _seqs(8, seed=2)
+    gan.gen.manual_seed(3)
+    logs = gan.vae_g_step(seqs)
+    opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    want = sv.vae_step(twin, opt, seqs, beta=1.0, generator=torch.Generator().manual_seed(3))
+    assert logs["rec"] == pytest.approx(want["rec"], abs=1e-5) and logs["loss_g"] == 0.0
+    for a, b in zip(vae.parameters(), twin.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    hist = gan.train(steps=2)
+    assert "loss_d" not in hist
+    assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters()))
