@@ -43,7 +43,6 @@ class Seq2SeqConfig:
     hidden: int = 128              # GRU width (the encoder's two directions are projected to it)
     dropout: float = 0.1           # on embeddings and on the attentional output o_t
     attention: str = "general"     # "general" (Luong, multiplicative) or "additive" (Bahdanau)
-    label_smoothing: float = 0.0   # of the cross-entropy; 0 = plain MLE
 
     def __post_init__(self):
         for name in ("src_vocab", "tgt_vocab", "emb", "hidden"):
@@ -52,8 +51,8 @@ class Seq2SeqConfig:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention={self.attention!r}; allowed values: {', '.join(ATTENTIONS)}")
-        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"dropout={self.dropout} and label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
 
 
 @dataclass
@@ -141,6 +140,8 @@ class Decoder(nn.Module):
         self.combine = nn.Linear(2 * hidden, hidden)
         self.out = nn.Linear(hidden, vocab)
         self.drop = nn.Dropout(dropout)
+        # <pad> and <bos> are never outputs: their logits are -inf, so no decoder can ever emit them
+        self.register_buffer("_never", torch.tensor([PAD_ID, BOS_ID]), persistent=False)
 
     def forward(self, tgt_in, enc: Encoded, h=None):
         """Teacher forcing. tgt_in (B, T) -> logits (B, T, V), attention (B, T, S), last state (B, H)."""
@@ -148,7 +149,8 @@ class Decoder(nn.Module):
         states, h_last = self.rnn(self.drop(self.embed(tgt_in)), h[None].contiguous())   # (B, T, H)
         weights, context = self.attn(states, enc.memory, enc.mask)
         o = self.drop(torch.tanh(self.combine(torch.cat([context, states], dim=-1))))    # (B, T, H)
-        return self.out(o), weights, h_last[0]
+        logits = self.out(o).index_fill(-1, self._never.to(o.device), float("-inf"))    # (B, T, V)
+        return logits, weights, h_last[0]
 
     def step(self, y_prev, h, enc: Encoded):
         """One step: y_prev (B,) ids, h (B, H) -> log-probs (B, V), new h (B, H), attention (B, S)."""
@@ -299,14 +301,14 @@ class Seq2Seq(nn.Module):
             if tgt_out.shape != tgt_in.shape:
                 raise ValueError(f"tgt_out {tuple(tgt_out.shape)} must have the shape of tgt_in {tuple(tgt_in.shape)}")
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
-                                   ignore_index=PAD_ID, label_smoothing=self.config.label_smoothing)
+                                   ignore_index=PAD_ID)
         return (logits, loss, weights) if return_attention else (logits, loss)
 
     def sequence_log_prob(self, src, src_len, tgt_in, tgt_out):
         """log p(y | x) summed over each target's tokens (padding excluded): (B,), differentiable."""
         logits, _ = self(src, src_len, tgt_in)
         logp = torch.log_softmax(logits, dim=-1).gather(2, tgt_out[:, :, None]).squeeze(2)   # (B, T)
-        return (logp * (tgt_out != PAD_ID)).sum(1)
+        return torch.where(tgt_out != PAD_ID, logp, torch.zeros_like(logp)).sum(1)   # (-inf at padding)
 
     # The decoders below run in eval mode (no dropout) and put the module's mode back afterwards.
     def greedy(self, src, src_len, max_len: int = 40) -> Decoded:

@@ -1,0 +1,206 @@
+"""Translation learned from unpaired text (notebook 14): a shared encoder, one decoder per language,
+denoising auto-encoding, an adversary on the encoder's codes (the AAE idea) and back-translation.
+
+    Lample, Conneau, Denoyer & Ranzato 2018, "Unsupervised machine translation using monolingual corpora only"
+    Artetxe, Labaka, Agirre & Cho 2018, "Unsupervised neural machine translation"
+    Lample, Ott, Conneau, Denoyer & Ranzato 2018, "Phrase-based & neural unsupervised machine translation"
+    Makhzani et al. 2016, "Adversarial autoencoders" (a discriminator shapes the distribution of codes)
+
+Two "monolingual" corpora: English phrases of one set of numbers, French phrases of a DISJOINT set, so no
+sentence pair is ever seen. One encoder reads both languages (each with its own word embeddings) into
+codes z; decoder_en and decoder_fr write sentences from codes. Training minimises, per step,
+
+    L_auto = -log p_en(x | enc(C(x)))  - log p_fr(y | enc(C(y)))       denoising auto-encoding
+    L_adv  = the encoder fooling D, a classifier of the language of each code vector:
+             the codes of both languages are pushed towards one distribution (the AAE idea)
+    L_bt   = -log p_en(x | enc(C(fr(x))))  - log p_fr(y | enc(C(en(y))))    back-translation
+
+where C(.) drops and locally shuffles words, and fr(x) is the current model's French translation of x
+(greedy, no gradient). Translation en -> fr = decoder_fr(enc(x)). `use_adversary=False` is the ablation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import parallel
+from .data.vocab import BOS_ID, EOS_ID, Vocab, pad_batch
+from .models.seq2seq import Decoder, Encoded, Encoder, eval_mode, greedy_decode
+
+
+@dataclass
+class UnsupConfig:
+    emb: int = 64                 # word embedding width (one table per language)
+    hidden: int = 128             # GRU width of the shared encoder and of each decoder
+    dropout: float = 0.1
+    steps: int = 600              # training steps (each: both languages, every loss)
+    bt_start: int = 100           # back-translation starts after this many steps of auto-encoding
+    batch_size: int = 32          # sentences per language per step
+    lr: float = 2e-3              # Adam, encoder and decoders
+    lr_d: float = 1e-3            # Adam, discriminator
+    use_adversary: bool = True    # False: the ablation without the discriminator
+    adv_weight: float = 1.0       # weight of the encoder's adversarial loss
+    word_drop: float = 0.1        # noise C: probability of dropping each word
+    shuffle_k: int = 3            # noise C: a word moves at most k-1 places
+    seed: int = 0
+
+
+@dataclass
+class Monolingual:
+    """Two corpora of unpaired sentences (token lists), their vocabularies, and a paired TEST set."""
+    langs: tuple                  # ("en", "fr")
+    text: dict                    # lang -> list of token lists (training, unpaired)
+    numbers: dict                 # lang -> the numbers behind them (disjoint sets; for checks only)
+    vocab: dict                   # lang -> Vocab
+    test: list                    # Pair(src=en tokens, tgt=fr tokens): numbers in neither corpus
+
+
+def monolingual_corpora(pair: str = "en-fr", n_each: int = 10000, n_test: int = 500, seed: int = 0,
+                        sampling: str = "log", cache_dir=None) -> Monolingual:
+    """Split the training pool of numbers into two disjoint halves; write one half in each language.
+
+    The test numbers come from the held-out pool of `parallel.split_numbers(seed)`: in neither corpus.
+    sampling="log" draws Benford-like numbers (small ones and leading 1s frequent, as in real text);
+    "digits" draws every length equally and uniformly within a length (see `parallel.sample_numbers`).
+    """
+    src, tgt = parallel.check_pair(pair)
+    pools = parallel.split_numbers(seed)
+    rng = np.random.default_rng(seed + 2)
+    train = rng.permutation(pools["train"])
+    halves = {src: np.sort(train[0::2]), tgt: np.sort(train[1::2])}        # disjoint by construction
+    numbers = {lang: parallel.sample_numbers(halves[lang], n_each, rng, sampling) for lang in (src, tgt)}
+    text = {}
+    for lang in (src, tgt):
+        phrases = parallel._phrases(numbers[lang], lang, cache_dir)
+        text[lang] = [parallel.tokenize(p, lang) for p in phrases]
+    test_numbers = parallel.sample_numbers(pools["test"], n_test, rng, sampling)
+    test = parallel.number_pairs(test_numbers, pair, cache_dir)
+    vocab = {lang: Vocab.build(text[lang]) for lang in (src, tgt)}
+    return Monolingual((src, tgt), text, numbers, vocab, test)
+
+
+def add_noise(tokens: list, word_drop: float, shuffle_k: int, rng: np.random.Generator) -> list:
+    """C(x) of Lample et al.: drop each word with prob. word_drop, then shuffle locally (each word moves
+    by less than shuffle_k places: sort positions i + U(0, shuffle_k))."""
+    kept = [t for t in tokens if rng.random() >= word_drop] or tokens[:1]
+    if shuffle_k > 1:
+        keys = np.arange(len(kept)) + rng.uniform(0, shuffle_k, len(kept))
+        kept = [kept[i] for i in np.argsort(keys, kind="stable")]
+    return kept
+
+
+class CodeDiscriminator(nn.Module):
+    """D(z) -> logit that a code vector came from the SECOND language; applied to every code vector."""
+
+    def __init__(self, hidden: int, width: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden, width), nn.LeakyReLU(0.2), nn.Linear(width, width),
+                                 nn.LeakyReLU(0.2), nn.Linear(width, 1))
+
+    def forward(self, z):
+        return self.net(z).squeeze(-1)
+
+
+def codes(enc: Encoded):
+    """Everything a decoder reads from the encoder: the memory vectors and the initial state.
+    Returns (vectors (N, H), one row per real position plus one h0 per sentence)."""
+    return torch.cat([enc.memory[enc.mask], enc.h0], dim=0)
+
+
+class UnsupervisedTranslator(nn.Module):
+    """A shared encoder (with one embedding table per language) and one attention decoder per language."""
+
+    def __init__(self, vocab: dict, cfg: UnsupConfig):
+        super().__init__()
+        self.langs = tuple(vocab)
+        self.vocab = vocab
+        self.encoder = Encoder(1, cfg.emb, cfg.hidden, cfg.dropout)         # its own table is unused
+        self.embed = nn.ModuleDict({l: nn.Embedding(len(v), cfg.emb, padding_idx=0) for l, v in vocab.items()})
+        self.decoders = nn.ModuleDict({l: Decoder(len(v), cfg.emb, cfg.hidden, "general", cfg.dropout)
+                                       for l, v in vocab.items()})
+
+    def encode(self, sentences: list, lang: str) -> Encoded:
+        src, src_len = pad_batch([self.vocab[lang].encode(s) for s in sentences])
+        dev = self.embed[lang].weight.device
+        return self.encoder(src.to(dev), src_len.to(dev), embed=self.embed[lang])
+
+    def reconstruction_loss(self, enc: Encoded, targets: list, lang: str):
+        """-log p_lang(targets | codes), mean per token (teacher forcing)."""
+        dev = enc.memory.device
+        tgt_in, _ = pad_batch([[BOS_ID] + self.vocab[lang].encode(t) for t in targets])
+        tgt_out, _ = pad_batch([self.vocab[lang].encode(t) + [EOS_ID] for t in targets])
+        logits, _, _ = self.decoders[lang](tgt_in.to(dev), enc)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.to(dev).reshape(-1), ignore_index=0)
+
+    def translate(self, sentences: list, src: str, tgt: str, max_len: int = 40, batch_size: int = 500) -> list:
+        """Token lists in language `src` -> token lists in `tgt` (greedy)."""
+        out = []
+        with eval_mode(self):
+            for i in range(0, len(sentences), batch_size):
+                enc = self.encode(sentences[i:i + batch_size], src)
+                ids = greedy_decode(self.decoders[tgt], enc, max_len).tokens
+                out.extend(self.vocab[tgt].decode(t) for t in ids)
+        return out
+
+
+def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: UnsupConfig, callbacks=(),
+                       every: int = 25, desc: str = "unsupervised MT"):
+    """The loop: per step, for both languages, auto-encoding + adversary (+ back-translation after bt_start).
+    Returns (history, the discriminator)."""
+    from .train import DivergenceGuard, loop
+
+    a, b = data.langs
+    rng = np.random.default_rng(cfg.seed)
+    D = CodeDiscriminator(cfg.hidden).to(next(model.parameters()).device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+    noise = lambda s: add_noise(s, cfg.word_drop, cfg.shuffle_k, rng)
+    draw = lambda lang: [data.text[lang][i] for i in rng.integers(0, len(data.text[lang]), cfg.batch_size)]
+
+    def d_step(enc_a, enc_b):
+        za, zb = codes(enc_a).detach(), codes(enc_b).detach()
+        la, lb = D(za), D(zb)
+        loss = F.binary_cross_entropy_with_logits(la, torch.zeros_like(la)) + \
+            F.binary_cross_entropy_with_logits(lb, torch.ones_like(lb))
+        opt_d.zero_grad()
+        loss.backward()
+        opt_d.step()
+        acc = ((la < 0).float().mean() + (lb > 0).float().mean()).item() / 2
+        return loss.item(), acc
+
+    def step(i):
+        model.train()
+        xa, xb = draw(a), draw(b)
+        enc_a, enc_b = model.encode([noise(s) for s in xa], a), model.encode([noise(s) for s in xb], b)
+        loss_auto = model.reconstruction_loss(enc_a, xa, a) + model.reconstruction_loss(enc_b, xb, b)
+        logs = {"loss_auto": loss_auto.item()}
+        loss = loss_auto
+        if cfg.use_adversary:
+            logs["loss_d"], logs["d_accuracy"] = d_step(enc_a, enc_b)
+            la, lb = D(codes(enc_a)), D(codes(enc_b))        # the encoder wants the labels flipped
+            loss_adv = F.binary_cross_entropy_with_logits(la, torch.ones_like(la)) + \
+                F.binary_cross_entropy_with_logits(lb, torch.zeros_like(lb))
+            loss = loss + cfg.adv_weight * loss_adv
+        if i >= cfg.bt_start:                                # back-translation with the current model
+            room = lambda xs: max(len(x) for x in xs) + 6   # numbers never grow by more than a few words
+            ya, yb = model.translate(xa, a, b, room(xa)), model.translate(xb, b, a, room(xb))   # no gradient
+            model.train()
+            fix = lambda s: noise(s) if s else ["<unk>"]   # an empty translation still needs one token
+            loss_bt = model.reconstruction_loss(model.encode([fix(s) for s in ya], b), xa, a) + \
+                model.reconstruction_loss(model.encode([fix(s) for s in yb], a), xb, b)
+            loss = loss + loss_bt
+            logs["loss_bt"] = loss_bt.item()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return logs
+
+    guard = DivergenceGuard(model, D, optimizers=[opt, opt_d], hint="lower lr or adv_weight")
+    history = loop(step, cfg.steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
+    model.eval()
+    return history, D
