@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vocab", type=int, default=5000)
     ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--mle-epochs", type=int, default=12)
+    ap.add_argument("--mle-epochs", type=int, default=10)
     ap.add_argument("--mle-lr", type=float, default=1e-2)
     ap.add_argument("--adv-epochs", type=int, default=60)
     ap.add_argument("--rollouts", type=int, default=16)
@@ -96,8 +96,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--eval-every", type=int, default=5, help="adversarial epochs between evaluations")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: GAN_COURSE_THREADS or cores)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--mle-checkpoint", default=None,
-                    help="load-or-train the MLE generator here (default: retrain, so the time is measured)")
+    ap.add_argument("--mle-checkpoint", default=str(ROOT / "data" / "checkpoints" / "text_gans-mle.pt"),
+                    help="load-or-train the MLE generator here; the phases share it, and the time of the run "
+                         "that trained it is kept in it (delete it to measure again)")
+    ap.add_argument("--phases", default="mle,seqgan,gumbel",
+                    help="comma-separated phases to run: mle (pretraining + temperature sweep), seqgan, gumbel; "
+                         "results of other phases already in the output file are kept")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
 
@@ -105,15 +109,26 @@ def main(argv=None) -> dict:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start, load_start = time.perf_counter(), load_average()
-    res: dict = {"settings": vars(args), "threads": threads, "torch": torch.__version__,
-                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                 "load_average_start": load_start, "paper": PAPER, "models": {}, "curves": {}, "times": {}}
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    bad = [p for p in phases if p not in ("mle", "seqgan", "gumbel")]
+    if bad:
+        raise SystemExit(f"--phases: unknown {bad}; allowed: mle, seqgan, gumbel")
+    # this process's results; save() merges them into the file, so phases can run as separate processes
+    res: dict = {"models": {}, "curves": {}, "times": {}, "runs": {}}
+    for p in phases:
+        res["runs"][p] = {"settings": vars(args), "threads": threads, "load_average_start": load_start,
+                          "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    res.update({"settings": {**res.get("settings", {}), **vars(args)}, "threads": threads, "torch": torch.__version__,
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                "load_average_start": load_start, "paper": PAPER})
 
     def save():
         res["load_average_end"] = load_average()
-        res["total_seconds"] = time.perf_counter() - t_start
-        (out_dir / "text_gans.json").write_text(json.dumps(res, indent=1))
-        (out_dir / "text_gans.md").write_text(markdown(res))
+        for p in phases:
+            res["runs"][p]["load_average_end"] = res["load_average_end"]
+            res["runs"][p]["seconds"] = time.perf_counter() - t_start
+        merged = merge_into_file(out_dir / "text_gans.json", res)
+        (out_dir / "text_gans.md").write_text(markdown(merged))
 
     # ---------------------------------------------------------------- the oracle and its data
     torch.manual_seed(args.seed)
@@ -122,11 +137,12 @@ def main(argv=None) -> dict:
     train, test = oracle_data(oracle, args.n_train, 10_000, seed=1, cache_dir=seqgan.CACHE_DIR)
     res["times"]["oracle_data_s"] = time.perf_counter() - t0
     ev = Evaluator(oracle, test, args.eval_n)
-    H_mc, H = oracle.entropy_rate(5000, generator=torch.Generator().manual_seed(5))
-    res["oracle_entropy_rate"] = H
     G = SeqGenerator(SeqGenConfig(vocab_size=args.vocab))
-    res["models"]["random"] = ev(G)
-    print("oracle entropy rate", round(H, 3), "| random G", res["models"]["random"], flush=True)
+    if "mle" in phases:
+        H_mc, H = oracle.entropy_rate(5000, generator=torch.Generator().manual_seed(5))
+        res["oracle_entropy_rate"] = H
+        res["models"]["random"] = ev(G)
+        print("oracle entropy rate", round(H, 3), "| random G", res["models"]["random"], flush=True)
 
     # ---------------------------------------------------------------- MLE
     mle_curve = []
@@ -136,20 +152,41 @@ def main(argv=None) -> dict:
         evaluate=lambda G: ev(G, test_n=2000), path=args.mle_checkpoint,
         callback=lambda e, logs: (mle_curve.append({"epoch": e, **logs}),
                                   print("mle", e, {k: round(v, 4) for k, v in logs.items()}, flush=True)))
-    mle_eval_s = ev.seconds
-    res["times"]["mle_total_s"] = time.perf_counter() - t0 - mle_eval_s
-    res["times"]["mle_s_per_epoch"] = res["times"]["mle_total_s"] / max(args.mle_epochs, 1)
-    res["times"]["mle_loaded_from_checkpoint"] = bool(hist.get("loaded"))
-    res["curves"]["mle"] = mle_curve or [{"epoch": e, **{k: dict(hist[k])[e] for k in hist
-                                                         if isinstance(hist[k], list)}}
-                                         for e, _ in hist.get("train_nll", [])]
     mle_state = {k: v.clone() for k, v in G.state_dict().items()}
-    res["models"]["mle"] = ev(G)
-    print("MLE", res["models"]["mle"], flush=True)
-    res["curves"]["mle_temperature"] = sweep(G, ev)
-    save()
+    if "mle" in phases:
+        # hist["seconds"] is the training time without evaluations (kept in the checkpoint when loaded)
+        res["times"]["mle_total_s"] = hist["seconds"]
+        res["times"]["mle_s_per_epoch"] = hist["seconds"] / max(args.mle_epochs, 1)
+        res["curves"]["mle"] = [{"epoch": e, **{k: dict(hist[k])[e] for k in hist if isinstance(hist[k], list)}}
+                                for e, _ in hist.get("train_nll", [])]
+        res["models"]["mle"] = ev(G)
+        print("MLE", res["models"]["mle"], flush=True)
+        res["curves"]["mle_temperature"] = sweep(G, ev)
+        save()
 
-    # ---------------------------------------------------------------- SeqGAN
+    if "seqgan" in phases:
+        run_seqgan(args, res, G, train, ev, save, mle_seconds=hist.get("seconds", float("nan")))
+    if "gumbel" in phases:
+        run_gumbel(args, res, mle_state, train, ev, save)
+    save()
+    return res
+
+
+def merge_into_file(path: Path, res: dict) -> dict:
+    """Update the JSON file with this process's results (section by section) and return the merged dict."""
+    merged = json.loads(path.read_text()) if path.is_file() else {}
+    for k, v in res.items():
+        if k in ("models", "curves", "times", "runs") and isinstance(v, dict):
+            merged.setdefault(k, {}).update(v)
+        else:
+            merged[k] = v
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(merged, indent=1))
+    os.replace(tmp, path)
+    return merged
+
+
+def run_seqgan(args, res, G, train, ev, save, mle_seconds: float):
     torch.manual_seed(args.seed)
     D = CNNDiscriminator(CNNConfig.paper(args.vocab, 20) if args.paper_d else CNNConfig(vocab_size=args.vocab))
     res["discriminator"] = {"macs_per_sequence": D.macs_per_sequence(),
@@ -165,7 +202,7 @@ def main(argv=None) -> dict:
                               lr_d=args.lr_d)
     gan = seqgan.SeqGAN(G, D, train, cfg, generator=torch.Generator().manual_seed(args.seed))
     gan.opt_d = opt_d
-    adv_curve = [{"epoch": 0, **res["models"]["mle"]}]
+    adv_curve = [{"epoch": 0, **(res["models"].get("mle") or ev(G))}]
     ev.seconds = 0.0
     t0 = time.perf_counter()
 
@@ -183,14 +220,16 @@ def main(argv=None) -> dict:
     res["times"]["seqgan_s_per_adv_epoch"] = adv_s / max(args.adv_epochs, 1)
     res["times"]["seqgan_phases_s_per_epoch"] = {k: v / max(args.adv_epochs, 1) for k, v in gan.times.items()}
     res["times"]["speedup_vs_reference"] = REFERENCE_S_PER_ADV_EPOCH / res["times"]["seqgan_s_per_adv_epoch"]
-    res["times"]["seqgan_whole_run_s"] = (res["times"]["mle_total_s"] + res["times"]["d_pretrain_s"] + adv_s)
+    res["times"]["seqgan_whole_run_s"] = mle_seconds + res["times"]["d_pretrain_s"] + adv_s
     res["models"]["seqgan"] = ev(G)
     res["seqgan_collapse"] = seqgan.collapse_report(G.sample(1000, generator=torch.Generator().manual_seed(9)))[1]
     res["curves"]["seqgan_temperature"] = sweep(G, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
     print("SeqGAN", res["models"]["seqgan"], res["times"]["seqgan_s_per_adv_epoch"], flush=True)
     save()
 
-    # ---------------------------------------------------------------- Gumbel-softmax GAN
+
+
+def run_gumbel(args, res, mle_state, train, ev, save):
     for key, hard in (("gumbel", False), ("gumbel_st", True)):
         if args.gumbel_steps <= 0:
             break
@@ -213,8 +252,6 @@ def main(argv=None) -> dict:
         res["curves"][f"{key}_temperature"] = sweep(Gg, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
         print(key, res["models"][key], flush=True)
         save()
-    save()
-    return res
 
 
 def seqgan_threads(n):
@@ -224,22 +261,30 @@ def seqgan_threads(n):
 
 
 def markdown(res: dict) -> str:
-    m, t, s = res["models"], res["times"], res["settings"]
+    m, t, s, runs = res["models"], res["times"], res["settings"], res.get("runs", {})
+    def setting(phase, key):
+        return runs.get(phase, {}).get("settings", s).get(key)
     lines = ["# Text GANs at the SeqGAN paper's scale", "",
              f"Oracle: vocabulary {s['vocab']}, length 20, {s['n_train']} training and 10,000 test sequences; "
-             f"oracle entropy rate {res.get('oracle_entropy_rate', float('nan')):.3f} nats/token (the floor). "
-             f"torch {res['torch']}, {res['threads']} thread(s), {res['machine']}; load average "
-             f"{res['load_average_start']} at the start, {res.get('load_average_end')} at the end "
-             "(a load above the core count means other work shared the CPU: the times are upper bounds).", "",
+             f"oracle entropy rate {res.get('oracle_entropy_rate', float('nan')):.3f} nats/token (the floor of both "
+             f"NLLs). torch {res['torch']}, {res['machine']}. Written by `benchmarks/text_gans.py`.", "",
              "| model | NLL_oracle (ours) | NLL_test (ours) | NLL_oracle (Yu et al. 2017) |", "|---|---|---|---|"]
-    names = [("random", "random generator", "random"), ("mle", f"MLE ({s['mle_epochs']} epochs)", "mle"),
-             ("seqgan", f"SeqGAN ({s['adv_epochs']} adversarial epochs)", "seqgan"),
-             ("gumbel", "Gumbel-softmax GAN, soft", None), ("gumbel_st", "Gumbel-softmax GAN, straight-through", None)]
+    names = [("random", "random generator (init N(0, 0.1))", "random"),
+             ("mle", f"MLE ({setting('mle', 'mle_epochs')} epochs)", "mle"),
+             ("seqgan", f"SeqGAN ({setting('seqgan', 'adv_epochs')} adversarial epochs, baseline "
+                        f"{setting('seqgan', 'baseline')}, lr_g {setting('seqgan', 'lr_g')})", "seqgan"),
+             ("gumbel", f"Gumbel-softmax GAN, soft ({setting('gumbel', 'gumbel_steps')} steps)", None),
+             ("gumbel_st", f"Gumbel-softmax GAN, straight-through ({setting('gumbel', 'gumbel_steps')} steps)", None)]
     for key, label, pkey in names:
         if key in m:
             paper = f"{res['paper'][pkey]:.3f}" if pkey else "-"
             lines.append(f"| {label} | {m[key]['nll_oracle']:.3f} | {m[key]['nll_test']:.3f} | {paper} |")
-    lines += ["", "## Times (seconds)", "", "| phase | seconds |", "|---|---|"]
+    lines += ["", "## Times (seconds, wall clock)", ""]
+    for phase, r in runs.items():
+        lines.append(f"* phase `{phase}`: {r.get('threads')} thread(s), load average {r.get('load_average_start'):.1f} "
+                     f"at the start and {r.get('load_average_end') or float('nan'):.1f} at the end (2 cores: a load "
+                     "above 2 means other work shared the CPU, so these times are upper bounds)")
+    lines += ["", "| what | seconds |", "|---|---|"]
     for k, v in t.items():
         if isinstance(v, dict):
             for k2, v2 in v.items():
@@ -249,18 +294,16 @@ def markdown(res: dict) -> str:
         else:
             lines.append(f"| {k} | {v:.2f} |")
     lines += ["", f"Reference: ~{REFERENCE_S_PER_ADV_EPOCH:.0f} s per adversarial epoch for a widely used "
-              "open-source SeqGAN at these sizes on this kind of machine.", "",
-              "## Quality-diversity (Caccia et al. 2018): MLE at temperatures", "",
-              "| temperature | NLL_oracle | NLL_test |", "|---|---|---|"]
-    for r in res["curves"].get("mle_temperature", []):
-        lines.append(f"| {r['temperature']} | {r['nll_oracle']:.3f} | {r['nll_test']:.3f} |")
-    for key in ("seqgan", "gumbel", "gumbel_st"):
-        if f"{key}_temperature" in res["curves"]:
-            lines += ["", f"{key} at temperatures:", "", "| temperature | NLL_oracle | NLL_test |", "|---|---|---|"]
-            for r in res["curves"][f"{key}_temperature"]:
-                lines.append(f"| {r['temperature']} | {r['nll_oracle']:.3f} | {r['nll_test']:.3f} |")
+              "open-source SeqGAN at these sizes on this kind of machine (issue 11).", "",
+              "## Quality-diversity (Caccia et al. 2018): each model at several sampling temperatures", ""]
+    for key in ("mle", "seqgan", "gumbel", "gumbel_st"):
+        rows = res["curves"].get(f"{key}_temperature")
+        if rows:
+            lines += [f"{key}:", "", "| temperature | NLL_oracle | NLL_test |", "|---|---|---|"]
+            lines += [f"| {r['temperature']} | {r['nll_oracle']:.3f} | {r['nll_test']:.3f} |" for r in rows]
+            lines.append("")
     if "seqgan_collapse" in res:
-        lines += ["", f"SeqGAN samples: {res['seqgan_collapse']}."]
+        lines += [f"SeqGAN samples: {res['seqgan_collapse']}."]
     return "\n".join(lines) + "\n"
 
 
