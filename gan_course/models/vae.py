@@ -76,7 +76,6 @@ class AAEConfig:
     lr: float = 1e-3                    # Adam learning rate of the reconstruction phase
     lr_d: float = 1e-3                  # Adam learning rate of the discriminator
     lr_g: float = 1e-3                  # Adam learning rate of the encoder in the regularisation phase
-    final_lr: float = 0.1               # every learning rate decays linearly to this fraction (a calmer end)
     batch_size: int = 128               # images per step
     steps: int = 2000                   # training steps
     seed: int = 0                       # seed of the initial weights, minibatches and prior samples
@@ -461,23 +460,18 @@ def fit_vae(cfg: VAEConfig, x_train, y_train, x_valid=None, device=None, callbac
 
 
 def fit_aae(cfg: AAEConfig, x_train, y_train, device=None, callbacks=()):
-    """Train an AAE with `aae_step` for cfg.steps steps (the loop notebook 05 writes out); learning rates
-    decay linearly to cfg.final_lr of their start. Returns (model, history)."""
+    """Train an AAE with `aae_step` for cfg.steps steps (the loop notebook 05 writes out). Returns (model, history)."""
     from ..data.digits import batches
     from ..train import DivergenceGuard, loop
 
     model = build_aae(cfg, device)
     opts = aae_optimizers(model, cfg)
-    scheds = [torch.optim.lr_scheduler.LinearLR(o, 1.0, cfg.final_lr, total_iters=cfg.steps) for o in opts]
     data = batches(x_train, y_train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed))
     dev = next(model.parameters()).device
 
     def step(i):
         x, y = next(data)
-        logs = aae_step(model, *opts, x.to(dev), y.to(dev) if cfg.conditional else None)
-        for s in scheds:
-            s.step()
-        return logs
+        return aae_step(model, *opts, x.to(dev), y.to(dev) if cfg.conditional else None)
 
     guard = DivergenceGuard(model, optimizers=list(opts), hint="lower AAEConfig.lr_d and lr_g")
     history = loop(step, cfg.steps, guard=guard, callbacks=list(callbacks), every=1,
