@@ -36,7 +36,9 @@ def test_run_all_reports_failures_and_goes_on(tmp_path):
     books.mkdir()
     _notebook(books / "01_ok.ipynb", ["FAST = None",
                                       "from gan_course import results, runtime\n"
-                                      "results.record('fast', runtime.fast_mode(FAST))"])
+                                      "results.record('fast', runtime.fast_mode(FAST))",
+                                      "import time\nt = time.process_time()\n"
+                                      "while time.process_time() - t < 0.5: pass   # burn CPU"])
     _notebook(books / "02_bad.ipynb", ["FAST = None", "x = 1", "raise ValueError('boom')", "y = 2"])
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "gan_course", "run-all", "--fast", "--notebooks", str(books),
@@ -46,11 +48,12 @@ def test_run_all_reports_failures_and_goes_on(tmp_path):
     rows = {r["notebook"]: r for r in report["notebooks"]}
     assert rows["01_ok.ipynb"]["status"] == "passed"
     assert rows["01_ok.ipynb"]["results"] == {"fast": True}
+    assert rows["01_ok.ipynb"]["cpu_seconds"] >= 0.5   # the kernel's CPU time is counted
     assert rows["02_bad.ipynb"]["status"] == "failed"
     assert rows["02_bad.ipynb"]["failed_cell"] == 3
     assert "ValueError: boom" in rows["02_bad.ipynb"]["error"]
     md = (out / "report.md").read_text()
-    assert "| 02_bad.ipynb | FAST | failed |" in md and "ValueError: boom" in md
+    assert "| 02_bad.ipynb | FAST | failed |" in md and "kernel CPU s" in md and "ValueError: boom" in md
     assert (out / "01_ok.ipynb").exists()
 
 
