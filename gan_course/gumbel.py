@@ -240,8 +240,9 @@ class GumbelGAN:
 
     def train(self, steps: int | None = None, callback=None, every: int = 25) -> dict:
         """Alternate d_step and g_step for `steps` (default config.steps); returns the history
-        {name: [(step, value), ...]} and calls callback(step, logs) every `every` steps."""
-        from .train import loop
+        {name: [(step, value), ...]} and calls callback(step, logs) every `every` steps. A NaN/Inf loss
+        or weight restores the last good weights and raises `train.TrainingDiverged`."""
+        from .train import DivergenceGuard, loop
 
         steps = self.config.steps if steps is None else steps
 
@@ -252,7 +253,10 @@ class GumbelGAN:
             self.step_count += 1
             return {"loss_d": ld, "loss_g": lg, "tau": tau}
 
+        guard = DivergenceGuard(self.G, self.D, optimizers=[self.opt_g, self.opt_d],
+                                hint="lower GumbelGANConfig.lr_g and lr_d")
         t0 = time.perf_counter()
-        hist = loop(step, steps, callbacks=[callback] if callback else (), every=every, desc="Gumbel GAN")
+        hist = loop(step, steps, guard=guard, callbacks=[callback] if callback else (), every=every,
+                    desc="Gumbel GAN")
         hist["seconds"] = time.perf_counter() - t0
         return hist

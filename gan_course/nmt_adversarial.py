@@ -141,6 +141,7 @@ def train_adversarial(G: Seq2Seq, D: PairDiscriminator, pairs, src_vocab, tgt_vo
     G.train()
     D.train()
     pre = loop(lambda i: d_step(D, opt_d, G, next_batch(), cfg, sample_gen), cfg.d_pretrain,
+               guard=DivergenceGuard(D, optimizers=[opt_d], hint="lower lr_d"),
                every=every, desc="pretrain D", show_progress=False) if cfg.d_pretrain else {}
 
     def step(i):
@@ -159,7 +160,7 @@ def train_adversarial(G: Seq2Seq, D: PairDiscriminator, pairs, src_vocab, tgt_vo
 def train_mle_more(G: Seq2Seq, pairs, src_vocab, tgt_vocab, cfg: AdversarialConfig, desc: str = "MLE") -> dict:
     """The fair baseline: the same starting model, the same number of steps, batch and learning rate,
     with the MLE term alone (what adversarial training must beat)."""
-    from .train import loop
+    from .train import DivergenceGuard, loop
 
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -176,7 +177,8 @@ def train_mle_more(G: Seq2Seq, pairs, src_vocab, tgt_vocab, cfg: AdversarialConf
         return {"loss_mle": loss.item()}
 
     G.train()
-    history = loop(step, cfg.steps, every=10, desc=desc)
+    history = loop(step, cfg.steps, guard=DivergenceGuard(G, optimizers=[opt], hint="lower lr_g"), every=10,
+                   desc=desc)
     G.eval()
     return history
 

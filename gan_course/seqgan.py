@@ -312,8 +312,10 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
     path: a checkpoint file (e.g. data/checkpoints/09-mle.pt). If it holds a run with the same settings,
     G's weights and the history are loaded instead of training; otherwise G is trained and saved there.
     Returns the history {name: [(epoch, value), ...], "seconds": training time}.
+    A NaN/Inf loss or weight restores the weights of the last good epoch and raises `train.TrainingDiverged`.
     """
     from . import checkpoint
+    from .train import DivergenceGuard
 
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0; got {epochs!r}")
@@ -330,10 +332,12 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
             pass  # another run's file: train and overwrite it
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(G.parameters(), lr=lr)
+    guard = DivergenceGuard(G, optimizers=[opt], snapshot_every=1, hint=f"lower lr (now {lr:g})")
     hist: dict = {}
     t0 = time.perf_counter()
     for epoch in range(1, epochs + 1):
         logs = {"train_nll": mle_epoch(G, opt, data, batch_size, generator=gen)}
+        guard.check(epoch, **logs)
         if evaluate is not None:
             logs.update(evaluate(G))
         for k, v in logs.items():
@@ -351,14 +355,19 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
 def pretrain_discriminator(D, G, real: torch.Tensor, rounds: int = 3, n: int = 5000, epochs: int = 2,
                            lr: float = 1e-4, seed: int = 0, opt=None) -> tuple[list, torch.optim.Optimizer]:
     """Train D on real vs G's samples: `rounds` times draw n fresh fakes and n reals, `epochs` passes.
-    (Paper: 50 rounds of 10,000 with 3 epochs.) Returns ([(loss, accuracy) per round], D's optimiser)."""
+    (Paper: 50 rounds of 10,000 with 3 epochs.) Returns ([(loss, accuracy) per round], D's optimiser).
+    A NaN/Inf loss or weight restores D's weights of the last good round and raises `train.TrainingDiverged`."""
+    from .train import DivergenceGuard
+
     gen = torch.Generator().manual_seed(seed)
     opt = opt if opt is not None else torch.optim.Adam(D.parameters(), lr=lr)
+    guard = DivergenceGuard(D, optimizers=[opt], snapshot_every=1, hint=f"lower lr (now {lr:g})")
     out = []
-    for _ in range(rounds):
+    for r in range(1, rounds + 1):
         fake = G.sample(n, generator=gen if G.device.type == "cpu" else None)
         reals = real[torch.randint(len(real), (n,), generator=gen)]
         out.append(d_epochs(D, opt, reals, fake, epochs, generator=gen))
+        guard.check(r, loss_d=out[-1][0])
     return out, opt
 
 
@@ -458,10 +467,16 @@ class SeqGAN:
 
     def train(self, epochs: int, callback=None, every: int = 1, evaluate=None) -> dict:
         """Run `epochs` adversarial epochs. evaluate(G) -> dict of metrics is called every `every`
-        epochs (e.g. NLL_oracle); callback(epoch, logs) after it. A collapse warns (ModeCollapse)."""
+        epochs (e.g. NLL_oracle); callback(epoch, logs) after it. A collapse warns (ModeCollapse). A NaN/Inf
+        loss or weight restores the weights of the last good epoch and raises `train.TrainingDiverged`."""
+        from .train import DivergenceGuard
+
+        guard = DivergenceGuard(self.G, self.D, optimizers=[self.opt_g, self.opt_d], snapshot_every=1,
+                                hint="lower SeqGANConfig.lr_g (and lr_d)")
         hist: dict = {}
         for e in range(epochs):
             logs = self.epoch()
+            guard.check(e + 1, **logs)                  # before evaluating: never score NaN weights
             if evaluate is not None and (e % every == 0 or e == epochs - 1):
                 logs.update(evaluate(self.G))
             for k, v in logs.items():

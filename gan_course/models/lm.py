@@ -176,10 +176,14 @@ def fit(model, seqs, steps: int, batch_size: int = 64, lr: float = 3e-3, clip: f
     """Train `model` by MLE with Adam for `steps` batches; returns the training losses.
 
     callback(step, loss) is called every `every` steps (e.g. a LivePlot update or a validation run).
+    A NaN/Inf loss or weight restores the last good weights and raises `train.TrainingDiverged`.
     """
+    from ..train import DivergenceGuard
+
     device = device if device is not None else next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    guard = DivergenceGuard(model, optimizers=[opt], hint=f"lower lr (now {lr:g})")
     model.train()
     losses = []
     it = batches(list(seqs), batch_size, generator=gen)
@@ -191,6 +195,7 @@ def fit(model, seqs, steps: int, batch_size: int = 64, lr: float = 3e-3, clip: f
         nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         losses.append(loss.item())
+        guard.check(step, loss=losses[-1])
         if callback is not None and (step % every == 0 or step == steps - 1):
             callback(step, losses[-1])
     return losses
