@@ -1,0 +1,259 @@
+"""Same seed, same run: every trainer of the course, run twice from scratch in one process on the CPU,
+logs bit-identical losses, computes identical metrics and ends with bit-identical weights.
+
+Each `run_*` function below does what a notebook does: build the models at a tiny size from a fixed
+seed (the course's `build` functions seed torch themselves; models built directly are preceded by
+`torch.manual_seed(SEED)`), train a few steps, compute a metric or two. Before each of the two runs the
+test puts torch's and NumPy's global generators in a DIFFERENT state, so a trainer that quietly depended
+on random numbers drawn before its seed (instead of its own seeded generator) would fail here.
+
+gan_course.densities1d has no trainer (its functions are exact integrals on a grid), so it is not listed.
+"""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from gan_course import gan2d, gumbel, nmt_adversarial, seqgan, unsup_mt, vae_gan_text
+from gan_course.data.parallel import Pair
+from gan_course.data.vocab import BOS_ID, EOS_ID, Vocab
+from gan_course.models import arae, lm, seq2seq, sentence_vae
+from gan_course.models import vae as image_vae
+from gan_course.models.oracle import SeqGenConfig, SeqGenerator
+from gan_course.models.text_gan import CNNConfig, CNNDiscriminator
+
+SEED = 0
+V = 12          # vocabulary of the tiny sentence corpora, the 4 special tokens included
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # tiny matrices gain nothing from threads, and on a loaded machine idle-spinning threads slow them 100x
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------ tiny data
+
+def tiny_sentences(n=32, seed=0):
+    """n id lists <bos> w_1..w_L <eos>, 1 <= L <= 4, words 4..V-1 (the shape every text model reads)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        length = int(torch.randint(1, 5, (1,), generator=g))
+        out.append([BOS_ID] + torch.randint(4, V, (length,), generator=g).tolist() + [EOS_ID])
+    return out
+
+
+def tiny_images(n=64, seed=0):
+    """n random 8x8 'digits': grey levels 0..16 (int64) and labels 0..9."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 17, (n, 64), generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def tiny_pairs(n=64, seed=0):
+    """A translation task small enough to learn: reverse a string of 2-5 digits. Returns (pairs, vocab)."""
+    g = torch.Generator().manual_seed(seed)
+    vocab = Vocab([str(i) for i in range(6)])
+    pairs = []
+    for _ in range(n):
+        length = int(torch.randint(2, 6, (1,), generator=g))
+        s = [str(int(x)) for x in torch.randint(0, 6, (length,), generator=g)]
+        pairs.append(Pair(s, s[::-1]))
+    return pairs, vocab
+
+
+def tiny_seq_gan(T=5):
+    """SeqGAN's generator (an LSTM) and CNN discriminator at a toy size, and 64 'real' sequences."""
+    torch.manual_seed(SEED)
+    G = SeqGenerator(SeqGenConfig(vocab_size=V, seq_len=T, emb=8, hidden=8))
+    D = CNNDiscriminator(CNNConfig(vocab_size=V, seq_len=T, emb=8, filter_sizes=(2, 3), num_filters=(8, 8)))
+    real = torch.randint(0, V, (64, T), generator=torch.Generator().manual_seed(1))
+    return G, D, real
+
+
+def sentence_vae_config(**kw):
+    return sentence_vae.SentenceVAEConfig(**{**dict(vocab_size=V, emb=8, hidden=16, d_z=3, steps=4, batch_size=8),
+                                             **kw})
+
+
+# ------------------------------------------------------------------------------------ one run per trainer
+# Each returns (history {name: [(step, value), ...]}, metrics {name: value}, [trained modules]).
+
+def run_gan2d(**overrides):
+    gan = gan2d.GAN2D(gan2d.GAN2DConfig(width=16, depth=2, batch=32, seed=SEED, **overrides))
+    hist = gan.train(6, show_progress=False)
+    m = gan.metrics(n=500)
+    return hist, {"modes": m.modes, "high_quality": m.high_quality}, [gan.G, gan.D]
+
+
+def run_vae():
+    x, y = tiny_images()
+    cfg = image_vae.VAEConfig(width=16, depth=1, steps=4, batch_size=16, eval_every=2, seed=SEED)
+    model, hist = image_vae.fit_vae(cfg, x[:48], y[:48], x_valid=x[48:])   # valid_elbo: a metric, in hist
+    return hist, {}, [model]
+
+
+def run_aae():
+    x, y = tiny_images()
+    cfg = image_vae.AAEConfig(width=16, depth=1, d_width=8, prior="mixture10", steps=4, batch_size=16, seed=SEED)
+    model, hist = image_vae.fit_aae(cfg, x, y)
+    return hist, {"samples": model.sample(4, generator=torch.Generator().manual_seed(0)).tolist()}, [model]
+
+
+def run_lm():
+    seqs = tiny_sentences()
+    torch.manual_seed(SEED)
+    model = lm.LanguageModel(lm.LMConfig(vocab_size=V, emb=8, hidden=16, dropout=0.1))
+    losses = lm.fit(model, seqs, steps=4, batch_size=8, seed=SEED)
+    return {"loss": losses}, {"nll": lm.nll_per_token(model, seqs)}, [model]
+
+
+def run_sentence_vae():
+    seqs = tiny_sentences()
+    model, hist = sentence_vae.fit(sentence_vae_config(word_dropout=0.3, kl_schedule="linear", kl_warmup=4), seqs)
+    metrics = sentence_vae.evaluate(model, seqs, k=4, generator=torch.Generator().manual_seed(0))
+    return hist, metrics, [model]
+
+
+def run_sentence_lm_baseline():
+    seqs = tiny_sentences()
+    model, hist = sentence_vae.fit_lm(lm.LMConfig(vocab_size=V, emb=8, hidden=16, dropout=0.1), seqs, steps=4,
+                                      batch_size=8, seed=SEED)
+    return hist, {"nll": sentence_vae.lm_nll(model, seqs).tolist()}, [model]
+
+
+def run_arae():
+    seqs = tiny_sentences()
+    cfg = arae.ARAEConfig(vocab_size=V, emb=8, hidden=16, d_code=4, d_noise=3, width=16, depth=1, steps=4,
+                          batch_size=8, critic_steps=2, seed=SEED)
+    model, hist = arae.fit(cfg, seqs)
+    return hist, {"samples": model.sample(4, max_len=5, generator=torch.Generator().manual_seed(0)).tolist()}, [model]
+
+
+def run_gumbel_gan():
+    G, D, real = tiny_seq_gan()
+    gan = gumbel.GumbelGAN(G, D, real, gumbel.GumbelGANConfig(steps=4, batch_size=8, mle_weight=0.5),
+                           generator=torch.Generator().manual_seed(SEED))
+    hist = gan.train()
+    hist.pop("seconds")                                          # wall time: never the same twice
+    return hist, {"nll_real": G.nll(real).item()}, [G, D]
+
+
+def run_seqgan():
+    G, D, real = tiny_seq_gan()
+    pre = seqgan.pretrain_generator(G, real, epochs=1, batch_size=16, seed=SEED)
+    pre.pop("seconds")
+    rounds, opt_d = seqgan.pretrain_discriminator(D, G, real, rounds=1, n=32, epochs=1, seed=SEED)
+    gan = seqgan.SeqGAN(G, D, real, seqgan.SeqGANConfig(n_rollouts=2, batch_size=8, d_samples=32),
+                        generator=torch.Generator().manual_seed(SEED))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", seqgan.ModeCollapse)   # a toy G may look collapsed; not the point here
+        hist = gan.train(2, evaluate=lambda G: {"nll_real": G.nll(real).item()})
+    hist.update({f"pretrain_{k}": v for k, v in pre.items()})
+    return hist, {"d_pretrain": rounds}, [G, D]
+
+
+def run_vae_gan():
+    seqs = tiny_sentences()
+    vcfg = sentence_vae_config(word_dropout=0.2)
+    vae = sentence_vae.build(vcfg)
+    gan = vae_gan_text.VAEGAN(vae, vae_gan_text.VAEGANConfig(vae=vcfg, seq_len=6, d_filters=4, steps=3, seed=SEED),
+                              seqs)
+    hist = gan.train()
+    return hist, {"d_accuracy": gan.d_accuracy(seqs[:16])}, [gan.vae, gan.D]
+
+
+def run_seq2seq():
+    pairs, vocab = tiny_pairs()
+    torch.manual_seed(SEED)
+    model = seq2seq.Seq2Seq(seq2seq.Seq2SeqConfig(len(vocab), len(vocab), emb=8, hidden=16))   # dropout 0.1
+    hist = seq2seq.train_mle(model, pairs, vocab, vocab, steps=4, batch_size=16, seed=SEED)
+    return hist, {"greedy": seq2seq.translate(model, [p.src for p in pairs[:4]], vocab, vocab)}, [model]
+
+
+def run_nmt_adversarial():
+    pairs, vocab = tiny_pairs()
+    torch.manual_seed(SEED)
+    G = seq2seq.Seq2Seq(seq2seq.Seq2SeqConfig(len(vocab), len(vocab), emb=8, hidden=16))
+    D = nmt_adversarial.PairDiscriminator(len(vocab), len(vocab), emb=8, channels=8)
+    cfg = nmt_adversarial.AdversarialConfig(steps=3, batch_size=8, d_pretrain=2, max_len=8, seed=SEED)
+    hist = nmt_adversarial.train_adversarial(G, D, pairs, vocab, vocab, cfg)
+    mle = nmt_adversarial.train_mle_more(G, pairs, vocab, vocab, cfg)    # the fair baseline's trainer
+    hist.update({f"mle_{k}": v for k, v in mle.items()})
+    acc = nmt_adversarial.discriminator_accuracy(D, G, pairs[:16], vocab, vocab, max_len=8, seed=0)
+    return hist, {"d_accuracy": acc}, [G, D]
+
+
+def tiny_monolingual():
+    """Two unpaired 'languages': digit strings written with words a0..a5 and with words b0..b5."""
+    g = torch.Generator().manual_seed(2)
+    text = {"a": [], "b": []}
+    for lang in text:
+        for _ in range(40):
+            length = int(torch.randint(1, 4, (1,), generator=g))
+            text[lang].append([f"{lang}{int(d)}" for d in torch.randint(0, 6, (length,), generator=g)])
+    vocab = {lang: Vocab.build(text[lang]) for lang in text}
+    return unsup_mt.Monolingual(("a", "b"), text, {}, vocab, [])
+
+
+def run_unsup_mt():
+    data = tiny_monolingual()
+    cfg = unsup_mt.UnsupConfig(emb=8, hidden=16, steps=3, bt_start=1, batch_size=8, seed=SEED)
+    torch.manual_seed(SEED)
+    model = unsup_mt.UnsupervisedTranslator(data.vocab, cfg)
+    hist, D = unsup_mt.train_unsupervised(model, data, cfg)
+    return hist, {"a_to_b": model.translate(data.text["a"][:4], "a", "b", max_len=6)}, [model, D]
+
+
+RUNS = {
+    "gan2d nonsaturating": run_gan2d,
+    "gan2d wgan_gp+r1+pack+spectral_norm+ema+decay": lambda: run_gan2d(
+        loss="wgan_gp", r1_weight=1.0, pack=2, spectral_norm=True, ema=0.9, decay_steps=10),
+    "vae.fit_vae": run_vae,
+    "vae.fit_aae": run_aae,
+    "lm.fit": run_lm,
+    "sentence_vae.fit": run_sentence_vae,
+    "sentence_vae.fit_lm": run_sentence_lm_baseline,
+    "arae.fit": run_arae,
+    "gumbel.GumbelGAN": run_gumbel_gan,
+    "seqgan (pretrain G, pretrain D, SeqGAN)": run_seqgan,
+    "vae_gan_text.VAEGAN": run_vae_gan,
+    "seq2seq.train_mle": run_seq2seq,
+    "nmt_adversarial (train_adversarial, train_mle_more)": run_nmt_adversarial,
+    "unsup_mt.train_unsupervised": run_unsup_mt,
+}
+
+
+# ------------------------------------------------------------------------------------ the test
+
+def run_from_scratch(run, unrelated_seed: int):
+    """Scramble the global generators (as unrelated earlier cells would), then do the run.
+    Returns (history, metrics, {module index.name: weight or buffer copy})."""
+    torch.manual_seed(unrelated_seed)
+    torch.rand(unrelated_seed)                 # and move the stream along by a different amount
+    np.random.seed(unrelated_seed)
+    hist, metrics, modules = run()
+    weights = {f"{i}.{k}": v.detach().clone() for i, m in enumerate(modules) for k, v in m.state_dict().items()}
+    return hist, metrics, weights
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_same_seed_gives_identical_losses_metrics_and_weights(name):
+    hist1, metrics1, weights1 = run_from_scratch(RUNS[name], unrelated_seed=1)
+    hist2, metrics2, weights2 = run_from_scratch(RUNS[name], unrelated_seed=7)
+    # something was trained and logged, every logged value a finite float
+    assert hist1 and all(len(v) > 0 for v in hist1.values()), hist1
+    assert weights1
+    for k, v in hist1.items():
+        values = [p[1] if isinstance(p, tuple) else p for p in v]
+        assert np.isfinite(np.asarray(values, dtype=float)).all(), f"{name}: {k} is not finite: {values}"
+    # exact equality: not approximately, bit for bit
+    assert hist1 == hist2, f"{name}: the logged values differ between two runs with seed {SEED}"
+    assert metrics1 == metrics2, f"{name}: the metrics differ: {metrics1} vs {metrics2}"
+    assert weights1.keys() == weights2.keys()
+    differ = [k for k in weights1 if not torch.equal(weights1[k], weights2[k])]
+    assert not differ, f"{name}: final weights differ between two runs with seed {SEED}: {differ[:5]}"
