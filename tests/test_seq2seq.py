@@ -180,3 +180,17 @@ def test_metric_bad_inputs():
         T.exact_match([], [])
     with pytest.raises(TypeError, match="token lists"):
         T.token_error_rate(["a b"], [["a", "b"]])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10, 11])
+def test_train_mle_short_runs(steps):
+    """Any positive number of steps trains (torch's OneCycleLR divides by zero at 10 steps unless nudged)."""
+    from gan_course.data.parallel import Pair
+    from gan_course.data.vocab import Vocab
+
+    vocab = Vocab([str(i) for i in range(6)])
+    pairs = [Pair(["1", "2"], ["2", "1"]), Pair(["3", "4", "5"], ["5", "4", "3"])] * 8
+    torch.manual_seed(0)
+    m = S.Seq2Seq(S.Seq2SeqConfig(len(vocab), len(vocab), emb=8, hidden=16, dropout=0.0))
+    hist = S.train_mle(m, pairs, vocab, vocab, steps=steps, batch_size=4, lr=1e-2)
+    assert len(hist["loss"]) >= 1 and all(torch.isfinite(torch.tensor(v)) for _, v in hist["loss"])

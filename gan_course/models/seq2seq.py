@@ -351,7 +351,10 @@ def train_mle(model: Seq2Seq, pairs, src_vocab, tgt_vocab, steps: int, batch_siz
         raise ValueError(f"steps must be a positive integer; got {steps}")
     device = next(model.parameters()).device
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    # warm-up over the first 10% of the steps; torch's OneCycleLR divides by zero when that is exactly one
+    # step (steps=10), so nudge it there
+    pct_start = 0.1 if steps != 10 else 0.15
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=pct_start)
     gen = torch.Generator().manual_seed(seed)
     stream = iter(())
 
