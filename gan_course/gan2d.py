@@ -189,7 +189,7 @@ class GAN2D:
         if c.r1_weight > 0:
             loss = loss + r1_penalty(real_out, real, c.r1_weight)
         if self.needs_gp:
-            loss = loss + losses.gradient_penalty(self.D, real, fake, weight=c.gp_weight, generator=None)
+            loss = loss + losses.gradient_penalty(self.D, real, fake, weight=c.gp_weight, generator=self.rng)
         self._update(self.opt_d, loss, c.lr_d)
         self.d_steps += 1
         self._check(loss_d=loss.item())
