@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .data.vocab import PAD_ID
 from .models.oracle import mle_epoch  # noqa: F401  (re-exported: SeqGAN's MLE pretraining epoch)
 
 BASELINES = ("none", "loo", "mean", "ema")
@@ -257,18 +258,37 @@ def distinct_n(tokens: torch.Tensor, n: int = 2) -> float:
     return torch.unique(grams, dim=0).shape[0] / grams.shape[0]
 
 
+def top_bigram_share(tokens: torch.Tensor, ignore: int | None = PAD_ID) -> float:
+    """The share of all bigrams taken by the most frequent one (bigrams with the `ignore` token, padding,
+    left out). A generator stuck repeating "a b a b ..." has a large share even when its sequences are
+    all distinct; natural text and the oracle's samples stay near 1% or below."""
+    if tokens.shape[1] < 2:
+        return 0.0
+    grams = tokens.unfold(1, 2, 1).reshape(-1, 2)
+    if ignore is not None:
+        grams = grams[(grams != ignore).all(dim=1)]
+    if len(grams) == 0:
+        return 0.0
+    return torch.unique(grams, dim=0, return_counts=True)[1].max().item() / len(grams)
+
+
 def diversity(tokens: torch.Tensor) -> dict:
-    """unique (fraction of distinct sequences), distinct-1, distinct-2 of a sample (B, T)."""
+    """unique (fraction of distinct sequences), distinct-1, distinct-2 and the top bigram's share of a
+    sample (B, T)."""
     return {"unique": torch.unique(tokens, dim=0).shape[0] / tokens.shape[0],
-            "distinct1": distinct_n(tokens, 1), "distinct2": distinct_n(tokens, 2)}
+            "distinct1": distinct_n(tokens, 1), "distinct2": distinct_n(tokens, 2),
+            "top_bigram": top_bigram_share(tokens)}
 
 
 def collapse_report(tokens: torch.Tensor, min_unique: float = 0.5, min_distinct2: float = 0.05,
-                    self_bleu=None, max_self_bleu: float = 0.9) -> tuple[bool, str]:
-    """(collapsed?, a sentence). Collapse: few distinct sequences, few distinct bigrams, or a Self-BLEU
-    (given, as a fraction in [0, 1]) above max_self_bleu."""
+                    self_bleu=None, max_self_bleu: float = 0.9, max_top_bigram: float = 0.2) -> tuple[bool, str]:
+    """(collapsed?, a sentence). Collapse: few distinct sequences, few distinct bigrams, one bigram taking
+    more than max_top_bigram of all (a repeating loop), or a Self-BLEU (given, as a fraction in [0, 1])
+    above max_self_bleu."""
     d = diversity(tokens)
     why = []
+    if d["top_bigram"] > max_top_bigram:
+        why.append(f"one bigram is {d['top_bigram']:.0%} of all bigrams (the samples repeat a loop)")
     if d["unique"] < min_unique:
         why.append(f"only {d['unique']:.0%} of {tokens.shape[0]} samples are distinct")
     if d["distinct2"] < min_distinct2:

@@ -194,7 +194,18 @@ def test_collapse_report():
     assert not seqgan.collapse_report(diverse)[0]
     assert seqgan.collapse_report(diverse, self_bleu=0.95)[0]
     d = seqgan.diversity(diverse)
-    assert d["unique"] == 1.0 and 0 < d["distinct2"] <= 1
+    assert d["unique"] == 1.0 and 0 < d["distinct2"] <= 1 and d["top_bigram"] < 0.01
+    # all sequences distinct, but each repeats the loop "7 9 7 9 ...": caught by the top bigram's share
+    g = torch.Generator().manual_seed(1)
+    loops = torch.tensor([7, 9]).repeat(100, 10)
+    loops[:, :4] = torch.randint(10, 50, (100, 4), generator=g)
+    assert seqgan.diversity(loops)["unique"] == 1.0
+    collapsed, msg = seqgan.collapse_report(loops)
+    assert collapsed and "repeat a loop" in msg
+    # padding does not count: short lines padded with <pad> are not a loop
+    padded = diverse.clone()
+    padded[:, 4:] = seqgan.PAD_ID
+    assert not seqgan.collapse_report(padded)[0]
 
 
 # ---------------------------------------------------------------------------------------- training
