@@ -55,6 +55,7 @@ class VAEGANConfig:
     d_filters: int = 64             # filters per window width of D
     lr_d: float = 2e-4              # Adam learning rate of D
     lr: float = 5e-4                # Adam learning rate of encoder + decoder in the joint phase
+    d_warmup: int = 0               # D-only steps before the joint steps (an informed D from the start)
     steps: int = 300                # joint steps (one D step, one VAE+G step each)
     seed: int = 0                   # seed of D's weights, minibatches and noise
     d_cnn: dict = field(default_factory=dict)  # extra CNNConfig fields (e.g. dropout), if any
@@ -66,6 +67,8 @@ def check_config(cfg: VAEGANConfig) -> None:
     check_temperature(cfg.tau, "tau")
     if cfg.gan_weight < 0:
         raise ValueError(f"gan_weight must be >= 0 (0: the plain VAE); got {cfg.gan_weight!r}")
+    if not isinstance(cfg.d_warmup, int) or cfg.d_warmup < 0:
+        raise ValueError(f"d_warmup must be an integer >= 0; got {cfg.d_warmup!r}")
     if not isinstance(cfg.seq_len, int) or cfg.seq_len < 2:
         raise ValueError(f"seq_len must be an integer >= 2; got {cfg.seq_len!r}")
 
@@ -178,6 +181,7 @@ class VAEGAN:
         return {"rec": rec.mean().item(), "kl": kl_dims.sum(1).mean().item(), "loss_g": loss_g.item()}
 
     def train(self, steps: int | None = None, callbacks=(), every: int = 25, desc: str = "VAE + GAN") -> dict:
+        """cfg.d_warmup D-only steps (first call only), then `steps` joint steps; returns the history."""
         from .train import DivergenceGuard, loop
 
         steps = self.cfg.steps if steps is None else steps
@@ -192,6 +196,9 @@ class VAEGAN:
             self.step_count += 1
             return logs
 
+        if self.cfg.gan_weight > 0 and self.step_count == 0:
+            for _ in range(self.cfg.d_warmup):   # D first learns real lines from the VAE's own
+                self.d_step(next(self.data))
         hist = loop(step, steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
         self.vae.train(was)
         return hist
