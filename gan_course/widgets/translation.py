@@ -108,7 +108,7 @@ def show_attention(model, pairs, src_vocab, tgt_vocab, detok=" ".join, cols: int
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.2 * rows), squeeze=False)
     for ax, p in zip(axes.ravel(), pairs):
         tokens, _, att = translate_with_attention(model, p.src, src_vocab, tgt_vocab, beam=1)[0]
-        ok = "correct" if tokens == p.tgt else "WRONG"
+        ok = "correct" if parallel.detokenize(tokens) == parallel.detokenize(p.tgt) else "WRONG"
         plot_attention(ax, att, p.src, tokens + ["<eos>"], title=f"{p.key}: {ok}")
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
