@@ -95,7 +95,17 @@ CASES = [
     ("densities1d.p_data", lambda: densities1d.p_data("cauchy"), ValueError, r"p_data='cauchy'.*allowed values"),
     ("densities1d.grid", lambda: densities1d.grid(n=100), ValueError, r"n must be an odd number >= 3"),
     ("exercises.solution needs callable", lambda: exercises.solution(None, 3), TypeError, r"'int' object is not callable"),
+    ("vae_gan_text.d_warmup negative", lambda: _vaegan_config(d_warmup=-1), ValueError, r"d_warmup must be an integer >= 0"),
 ]
+
+
+def _vaegan_config(**overrides):
+    from gan_course import vae_gan_text
+
+    from gan_course.models.sentence_vae import SentenceVAEConfig
+
+    vae = SentenceVAEConfig(vocab_size=20, hidden=8, d_z=2)
+    return vae_gan_text.check_config(vae_gan_text.VAEGANConfig(vae=vae, **overrides))
 
 
 @pytest.mark.parametrize("call,exc,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
