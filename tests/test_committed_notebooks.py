@@ -25,3 +25,5 @@ def test_committed_notebook(path):
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code), "no cell tagged parameters"
     text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert "## Summary" in text and "## Exercises" in text, f"{path.name}: needs Summary and Exercises sections"
+    leftovers = [w for w in ("PLACEHOLDER", "TODO", "XXX") if w in text]
+    assert not leftovers, f"{path.name}: unfinished text in the markdown: {leftovers}"
