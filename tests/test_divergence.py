@@ -25,18 +25,13 @@ from gan_course import gan2d, gumbel, nmt_adversarial, seqgan, train, unsup_mt, 
 from gan_course.models import arae, lm, seq2seq, sentence_vae
 from gan_course.models import vae as image_vae
 from gan_course.models.oracle import SeqGenerator
-from test_determinism import V, sentence_vae_config, tiny_images, tiny_monolingual, tiny_pairs, tiny_sentences, \
+from tiny_data import V, sentence_vae_config, tiny_images, tiny_monolingual, tiny_pairs, tiny_sentences, \
     tiny_seq_gan
 
 HUGE = 1e30
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from gan_course.metrics import modes
 SMALL = dict(width=16, depth=2, batch=32)  # tiny nets: the unit tests stay fast
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices gain nothing from threads, and on a loaded machine idle-spinning threads slow them 100x
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)
 
 
 # ------------------------------------------------------------------------------------------ data

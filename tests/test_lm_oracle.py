@@ -11,13 +11,7 @@ from gan_course.models.oracle import (Oracle, SeqGenConfig, SeqGenerator, mle_ep
                                       sample_logits)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run fastest on one thread (and several threads thrash a shared CI machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)
 
 
 def tiny_lm(cell="gru"):

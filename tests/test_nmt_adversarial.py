@@ -10,12 +10,7 @@ from gan_course.data.vocab import EOS_ID, PAD_ID
 from gan_course.models import seq2seq as S
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

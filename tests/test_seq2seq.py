@@ -10,14 +10,7 @@ from gan_course.metrics import translation as T
 from gan_course.models import seq2seq as S
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small GRUs gain nothing from a second thread, and on a busy machine intra-op threads that wait for
-    each other make a 10-second test take minutes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)
 
 
 def _model(attention="general", seed=0, V=12):

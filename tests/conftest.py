@@ -1,0 +1,14 @@
+"""Fixtures shared by the unit tests in tests/ (the repository's conftest.py sets FAST and headless mode)."""
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine intra-op threads that wait for
+    each other make a 10-second test take minutes. Test modules opt in with
+    `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
