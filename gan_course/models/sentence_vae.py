@@ -281,8 +281,10 @@ class ConditionalDecoder(nn.Module):
 
 def rec_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) per sentence, summed over its tokens (<pad> ignored): logits (B, T, V) -> (B,) nats."""
-    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")  # (B, T)
-    return nll.sum(1)
+    # (B T, V) rows: the softmax runs over contiguous memory (logits.transpose(1, 2) is ~3x slower on a CPU)
+    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD_ID,
+                          reduction="none")                                    # (B T,)
+    return nll.view(targets.shape).sum(1)
 
 
 class SentenceVAE(nn.Module):
