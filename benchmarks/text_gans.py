@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -83,7 +82,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--mle-lr", type=float, default=1e-2)
     ap.add_argument("--adv-epochs", type=int, default=60)
     ap.add_argument("--rollouts", type=int, default=16)
-    ap.add_argument("--baseline", default="loo", choices=seqgan.BASELINES)
+    ap.add_argument("--baseline", default="none", choices=seqgan.BASELINES,
+                    help="REINFORCE baseline of the adversarial phase (default: none, as in the paper's code)")
     ap.add_argument("--lr-g", type=float, default=1e-2)
     ap.add_argument("--lr-d", type=float, default=1e-3)
     ap.add_argument("--d-pre-rounds", type=int, default=4)
@@ -102,6 +102,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--phases", default="mle,seqgan,gumbel",
                     help="comma-separated phases to run: mle (pretraining + temperature sweep), seqgan, gumbel; "
                          "results of other phases already in the output file are kept")
+    ap.add_argument("--key", default="seqgan",
+                    help="name under which the seqgan phase stores its model, curves and times, e.g. seqgan_loo for a "
+                         "second setting beside the default one (the notebooks read 'seqgan')")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
 
@@ -116,7 +119,8 @@ def main(argv=None) -> dict:
     # this process's results; save() merges them into the file, so phases can run as separate processes
     res: dict = {"models": {}, "curves": {}, "times": {}, "runs": {}}
     for p in phases:
-        res["runs"][p] = {"settings": vars(args), "threads": threads, "load_average_start": load_start,
+        res["runs"][args.key if p == "seqgan" else p] = {"settings": vars(args), "threads": threads,
+                                                          "load_average_start": load_start,
                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     res.update({"settings": {**res.get("settings", {}), **vars(args)}, "threads": threads, "torch": torch.__version__,
                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -124,7 +128,7 @@ def main(argv=None) -> dict:
 
     def save():
         res["load_average_end"] = load_average()
-        for p in phases:
+        for p in res["runs"]:
             res["runs"][p]["load_average_end"] = res["load_average_end"]
             res["runs"][p]["seconds"] = time.perf_counter() - t_start
         merged = merge_into_file(out_dir / "text_gans.json", res)
@@ -187,16 +191,21 @@ def merge_into_file(path: Path, res: dict) -> dict:
 
 
 def run_seqgan(args, res, G, train, ev, save, mle_seconds: float):
+    k = args.key                                         # "seqgan", or e.g. "seqgan_loo" for a second setting
+
+    def own(name):                                       # the key-independent names of the default run
+        return name if k == "seqgan" else f"{k}_{name}"
+
     torch.manual_seed(args.seed)
     D = CNNDiscriminator(CNNConfig.paper(args.vocab, 20) if args.paper_d else CNNConfig(vocab_size=args.vocab))
-    res["discriminator"] = {"macs_per_sequence": D.macs_per_sequence(),
-                            "parameters": sum(p.numel() for p in D.parameters()), "paper_d": args.paper_d}
+    res[own("discriminator")] = {"macs_per_sequence": D.macs_per_sequence(),
+                                 "parameters": sum(p.numel() for p in D.parameters()), "paper_d": args.paper_d}
     t0 = time.perf_counter()
     pre, opt_d = seqgan.pretrain_discriminator(D, G, train, rounds=args.d_pre_rounds, n=5000, epochs=1,
                                                lr=args.lr_d, seed=args.seed)
-    res["times"]["d_pretrain_s"] = time.perf_counter() - t0
-    res["d_pretrain"] = [{"loss": l, "accuracy": a} for l, a in pre]
-    print("D pretraining", res["d_pretrain"], flush=True)
+    res["times"][own("d_pretrain_s")] = time.perf_counter() - t0
+    res[own("d_pretrain")] = [{"loss": l, "accuracy": a} for l, a in pre]
+    print("D pretraining", res[own("d_pretrain")], flush=True)
     cfg = seqgan.SeqGANConfig(n_rollouts=args.rollouts, lr_g=args.lr_g, baseline=args.baseline,
                               d_steps=args.d_steps, d_samples=args.d_samples, d_epochs=args.d_epochs,
                               lr_d=args.lr_d)
@@ -208,25 +217,25 @@ def run_seqgan(args, res, G, train, ev, save, mle_seconds: float):
 
     def on_epoch(epoch, logs):
         adv_curve.append({"epoch": epoch, **logs, "seconds": time.perf_counter() - t0 - ev.seconds})
-        print("adv", epoch, {k: round(v, 4) for k, v in logs.items()},
-              {k: round(v, 1) for k, v in gan.times.items()}, flush=True)
-        res["curves"]["seqgan"] = adv_curve
-        res["times"]["seqgan_phases_s"] = dict(gan.times)
+        print("adv", epoch, {n: round(v, 4) for n, v in logs.items()},
+              {n: round(v, 1) for n, v in gan.times.items()}, flush=True)
+        res["curves"][k] = adv_curve
+        res["times"][f"{k}_phases_s"] = dict(gan.times)
         save()
 
     gan.train(args.adv_epochs, every=args.eval_every, evaluate=lambda G: ev(G, test_n=2000), callback=on_epoch)
     adv_s = time.perf_counter() - t0 - ev.seconds
-    res["times"]["seqgan_adv_total_s"] = adv_s
-    res["times"]["seqgan_s_per_adv_epoch"] = adv_s / max(args.adv_epochs, 1)
-    res["times"]["seqgan_phases_s_per_epoch"] = {k: v / max(args.adv_epochs, 1) for k, v in gan.times.items()}
-    res["times"]["speedup_vs_reference"] = REFERENCE_S_PER_ADV_EPOCH / res["times"]["seqgan_s_per_adv_epoch"]
-    res["times"]["seqgan_whole_run_s"] = mle_seconds + res["times"]["d_pretrain_s"] + adv_s
-    res["models"]["seqgan"] = ev(G)
-    res["seqgan_collapse"] = seqgan.collapse_report(G.sample(1000, generator=torch.Generator().manual_seed(9)))[1]
-    res["curves"]["seqgan_temperature"] = sweep(G, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
-    print("SeqGAN", res["models"]["seqgan"], res["times"]["seqgan_s_per_adv_epoch"], flush=True)
+    per_epoch = adv_s / max(args.adv_epochs, 1)
+    res["times"][f"{k}_adv_total_s"] = adv_s
+    res["times"][f"{k}_s_per_adv_epoch"] = per_epoch
+    res["times"][f"{k}_phases_s_per_epoch"] = {n: v / max(args.adv_epochs, 1) for n, v in gan.times.items()}
+    res["times"][own("speedup_vs_reference")] = REFERENCE_S_PER_ADV_EPOCH / per_epoch
+    res["times"][f"{k}_whole_run_s"] = mle_seconds + res["times"][own("d_pretrain_s")] + adv_s
+    res["models"][k] = ev(G)
+    res[f"{k}_collapse"] = seqgan.collapse_report(G.sample(1000, generator=torch.Generator().manual_seed(9)))[1]
+    res["curves"][f"{k}_temperature"] = sweep(G, ev, [0.8, 0.9, 1.0, 1.1, 1.2])
+    print("SeqGAN", res["models"][k], per_epoch, flush=True)
     save()
-
 
 
 def run_gumbel(args, res, mle_state, train, ev, save):
@@ -269,16 +278,25 @@ def markdown(res: dict) -> str:
              f"oracle entropy rate {res.get('oracle_entropy_rate', float('nan')):.3f} nats/token (the floor of both "
              f"NLLs). torch {res['torch']}, {res['machine']}. Written by `benchmarks/text_gans.py`.", "",
              "| model | NLL_oracle (ours) | NLL_test (ours) | NLL_oracle (Yu et al. 2017) |", "|---|---|---|---|"]
+    sg_keys = sorted(k for k in m if k.startswith("seqgan"))          # seqgan, and e.g. seqgan_loo
     names = [("random", "random generator (init N(0, 0.1))", "random"),
-             ("mle", f"MLE ({setting('mle', 'mle_epochs')} epochs)", "mle"),
-             ("seqgan", f"SeqGAN ({setting('seqgan', 'adv_epochs')} adversarial epochs, baseline "
-                        f"{setting('seqgan', 'baseline')}, lr_g {setting('seqgan', 'lr_g')})", "seqgan"),
-             ("gumbel", f"Gumbel-softmax GAN, soft ({setting('gumbel', 'gumbel_steps')} steps)", None),
-             ("gumbel_st", f"Gumbel-softmax GAN, straight-through ({setting('gumbel', 'gumbel_steps')} steps)", None)]
+             ("mle", f"MLE ({setting('mle', 'mle_epochs')} epochs)", "mle")]
+    names += [(k, f"SeqGAN ({setting(k, 'adv_epochs')} adversarial epochs, baseline {setting(k, 'baseline')}, "
+                  f"lr_g {setting(k, 'lr_g')}, D steps {setting(k, 'd_steps')} x {setting(k, 'd_epochs')} epochs)",
+               "seqgan") for k in sg_keys]
+    names += [("gumbel", f"Gumbel-softmax GAN, soft ({setting('gumbel', 'gumbel_steps')} steps)", None),
+              ("gumbel_st", f"Gumbel-softmax GAN, straight-through ({setting('gumbel', 'gumbel_steps')} steps)", None)]
     for key, label, pkey in names:
         if key in m:
             paper = f"{res['paper'][pkey]:.3f}" if pkey else "-"
             lines.append(f"| {label} | {m[key]['nll_oracle']:.3f} | {m[key]['nll_test']:.3f} | {paper} |")
+    for k in sg_keys:
+        evals = [r for r in res["curves"].get(k, []) if "nll_oracle" in r]
+        if evals:
+            best = min(evals, key=lambda r: r["nll_oracle"])
+            lines += ["", f"{k}: lowest NLL_oracle during the run {best['nll_oracle']:.3f} (NLL_test {best['nll_test']:.3f}) "
+                          f"at adversarial epoch {best['epoch']}; curve: "
+                          + ", ".join(f"{r['epoch']}: {r['nll_oracle']:.3f}" for r in evals)]
     lines += ["", "## Times (seconds, wall clock)", ""]
     for phase, r in runs.items():
         lines.append(f"* phase `{phase}`: {r.get('threads')} thread(s), load average {r.get('load_average_start'):.1f} "
@@ -296,14 +314,13 @@ def markdown(res: dict) -> str:
     lines += ["", f"Reference: ~{REFERENCE_S_PER_ADV_EPOCH:.0f} s per adversarial epoch for a widely used "
               "open-source SeqGAN at these sizes on this kind of machine (issue 11).", "",
               "## Quality-diversity (Caccia et al. 2018): each model at several sampling temperatures", ""]
-    for key in ("mle", "seqgan", "gumbel", "gumbel_st"):
+    for key in ["mle", *sg_keys, "gumbel", "gumbel_st"]:
         rows = res["curves"].get(f"{key}_temperature")
         if rows:
             lines += [f"{key}:", "", "| temperature | NLL_oracle | NLL_test |", "|---|---|---|"]
             lines += [f"| {r['temperature']} | {r['nll_oracle']:.3f} | {r['nll_test']:.3f} |" for r in rows]
             lines.append("")
-    if "seqgan_collapse" in res:
-        lines += [f"SeqGAN samples: {res['seqgan_collapse']}."]
+    lines += [f"{k} samples: {res[k + '_collapse']}." for k in sg_keys if k + "_collapse" in res]
     return "\n".join(lines) + "\n"
 
 
