@@ -6,7 +6,8 @@ sequences, a generator of the same shape, 16 Monte Carlo rollouts per prefix. Me
 
 * MLE pretraining (teacher forcing, Adam 0.01, batch 64): NLL_oracle and NLL_test per epoch;
 * SeqGAN (gan_course.seqgan): D pretraining, then adversarial epochs of one generator step (rollout
-  rewards, REINFORCE with a baseline) and a few discriminator steps; NLL_oracle / NLL_test curve;
+  rewards, REINFORCE without a baseline as in the paper's code, or `--baseline loo`) and a few
+  discriminator steps; NLL_oracle / NLL_test curve (`--key seqgan_loo` stores a second setting beside it);
 * the Gumbel-softmax GAN (gan_course.gumbel), soft and straight-through, from the same MLE generator;
 * the quality-diversity sweep of Caccia et al. 2018: NLL_oracle against NLL_test of the MLE model
   sampled at temperatures 0.5..1.5, and of the GANs;
@@ -121,7 +122,7 @@ def main(argv=None) -> dict:
     for p in phases:
         res["runs"][args.key if p == "seqgan" else p] = {"settings": vars(args), "threads": threads,
                                                           "load_average_start": load_start,
-                          "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+                                                          "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     res.update({"settings": {**res.get("settings", {}), **vars(args)}, "threads": threads, "torch": torch.__version__,
                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                 "load_average_start": load_start, "paper": PAPER})
