@@ -10,17 +10,7 @@ from gan_course import losses
 from gan_course.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 from gan_course.models import sentence_vae as sv
 from gan_course.widgets import sentence_latent as sl
-
-V = 12
-
-
-def _seqs(n=40, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        L = int(torch.randint(1, 5, (1,), generator=g))
-        out.append([BOS_ID] + torch.randint(4, V, (L,), generator=g).tolist() + [EOS_ID])
-    return out
+from tiny_data import V, tiny_sentences as _seqs
 
 
 def _cfg(**kw):
