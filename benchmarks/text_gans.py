@@ -289,7 +289,8 @@ def markdown(res: dict) -> str:
     names = [("random", "random generator (init N(0, 0.1))", "random"),
              ("mle", f"MLE ({setting('mle', 'mle_epochs')} epochs)", "mle")]
     names += [(k, f"SeqGAN ({setting(k, 'adv_epochs')} adversarial epochs, baseline {setting(k, 'baseline')}, "
-                  f"lr_g {setting(k, 'lr_g')}, D steps {setting(k, 'd_steps')} x {setting(k, 'd_epochs')} epochs)",
+                  f"lr_g {setting(k, 'lr_g')}, lr_d {setting(k, 'lr_d')}, D steps {setting(k, 'd_steps')} x "
+                  f"{setting(k, 'd_epochs')} epochs)",
                "seqgan" if k == "seqgan" else None) for k in sg_keys]   # the paper's number: its own setting
     names += [("gumbel", f"Gumbel-softmax GAN, soft ({setting('gumbel', 'gumbel_steps')} steps)", None),
               ("gumbel_st", f"Gumbel-softmax GAN, straight-through ({setting('gumbel', 'gumbel_steps')} steps)", None)]

@@ -27,5 +27,8 @@ def test_two_seqgan_settings_are_kept_apart(tmp_path):
     assert "speedup_vs_reference" in res["times"] and "seqgan_loo_speedup_vs_reference" in res["times"]
     assert [r["epoch"] for r in res["curves"]["seqgan_loo"]] == [0, 1, 2]
     md = (tmp_path / "text_gans.md").read_text()
-    assert "baseline none" in md and "baseline loo" in md
+    assert "baseline none" in md and "baseline loo" in md and "lr_d 0.0001" in md
+    loo_row = next(line for line in md.splitlines() if "baseline loo" in line)
+    assert loo_row.endswith("| - |"), "the paper's 8.736 belongs beside its own setting (no baseline) only"
+    assert next(line for line in md.splitlines() if "baseline none" in line).endswith("| 8.736 |")
     assert "seqgan_loo: lowest NLL_oracle during the run" in md
