@@ -6,5 +6,6 @@ Modules (import what you need; nothing runs at import time):
     plots       figure style, LivePlot                         widgets     every ipywidgets control
     train       loop with callbacks, DivergenceGuard           checkpoint  atomic save, safe load
     run_all     `python -m gan_course run-all`
+    translation seq2seq with attention, adversarial NMT, unpaired MT (lessons 12-14)
 """
 __version__ = "0.1.0"

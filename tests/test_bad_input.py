@@ -15,7 +15,8 @@ from gan_course.data import parallel, text, toy2d, vocab
 from gan_course.metrics import modes
 from gan_course.metrics import text as text_metrics
 from gan_course.metrics import translation
-from gan_course.models import lm, mlp, oracle, seq2seq
+from gan_course.models import lm, mlp, oracle
+from gan_course.translation import seq2seq
 from gan_course import gan2d, gumbel, seqgan, densities1d
 
 

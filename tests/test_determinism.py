@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from gan_course import gan2d, gumbel, nmt_adversarial, seqgan, unsup_mt, vae_gan_text
-from gan_course.models import arae, lm, seq2seq, sentence_vae
+from gan_course import gan2d, gumbel, seqgan, vae_gan_text
+from gan_course.models import arae, lm, sentence_vae
+from gan_course.translation import nmt_adversarial, seq2seq, unsup_mt
 from gan_course.models import vae as image_vae
 from tiny_data import SEED, V, sentence_vae_config, tiny_images, tiny_monolingual, tiny_pairs, tiny_sentences, \
     tiny_seq_gan

@@ -21,8 +21,9 @@ import warnings
 import pytest
 import torch
 
-from gan_course import gan2d, gumbel, nmt_adversarial, seqgan, train, unsup_mt, vae_gan_text
-from gan_course.models import arae, lm, seq2seq, sentence_vae
+from gan_course import gan2d, gumbel, seqgan, train, vae_gan_text
+from gan_course.models import arae, lm, sentence_vae
+from gan_course.translation import nmt_adversarial, seq2seq, unsup_mt
 from gan_course.models import vae as image_vae
 from gan_course.models.oracle import SeqGenerator
 from tiny_data import V, sentence_vae_config, tiny_images, tiny_monolingual, tiny_pairs, tiny_sentences, \

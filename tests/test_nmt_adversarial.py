@@ -4,10 +4,10 @@ import copy
 import pytest
 import torch
 
-from gan_course import nmt_adversarial as A
+from gan_course.translation import nmt_adversarial as A
 from gan_course.data import parallel as P
 from gan_course.data.vocab import EOS_ID, PAD_ID
-from gan_course.models import seq2seq as S
+from gan_course.translation import seq2seq as S
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)

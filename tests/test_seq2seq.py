@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from gan_course.data.vocab import BOS_ID, EOS_ID, PAD_ID, pad_batch
 from gan_course.metrics import translation as T
-from gan_course.models import seq2seq as S
+from gan_course.translation import seq2seq as S
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_course import unsup_mt as U
+from gan_course.translation import unsup_mt as U
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)

@@ -2,7 +2,7 @@
 that trains in a fraction of a second."""
 import torch
 
-from gan_course import unsup_mt
+from gan_course.translation import unsup_mt
 from gan_course.data.parallel import Pair
 from gan_course.data.vocab import BOS_ID, EOS_ID, Vocab
 from gan_course.models import sentence_vae

@@ -27,9 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data.parallel import batch as make_batch
-from .data.vocab import BOS_ID, EOS_ID, PAD_ID, pad_batch
-from .models.seq2seq import Seq2Seq, eval_mode
+from ..data.parallel import batch as make_batch
+from ..data.vocab import BOS_ID, EOS_ID, PAD_ID, pad_batch
+from .seq2seq import Seq2Seq, eval_mode
 
 
 @dataclass
@@ -125,7 +125,7 @@ def g_step(G, D, opt_g, batch, cfg: AdversarialConfig, generator=None) -> dict:
 def train_adversarial(G: Seq2Seq, D: PairDiscriminator, pairs, src_vocab, tgt_vocab, cfg: AdversarialConfig,
                       callbacks=(), every: int = 10, desc: str = "adversarial") -> dict:
     """Pretrain D against the starting G, then alternate d_step and g_step; returns the history."""
-    from .train import DivergenceGuard, loop
+    from ..train import DivergenceGuard, loop
 
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -160,7 +160,7 @@ def train_adversarial(G: Seq2Seq, D: PairDiscriminator, pairs, src_vocab, tgt_vo
 def train_mle_more(G: Seq2Seq, pairs, src_vocab, tgt_vocab, cfg: AdversarialConfig, desc: str = "MLE") -> dict:
     """The fair baseline: the same starting model, the same number of steps, batch and learning rate,
     with the MLE term alone (what adversarial training must beat)."""
-    from .train import DivergenceGuard, loop
+    from ..train import DivergenceGuard, loop
 
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(cfg.seed)

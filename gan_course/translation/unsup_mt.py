@@ -27,9 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import parallel
-from .data.vocab import BOS_ID, EOS_ID, Vocab, pad_batch
-from .models.seq2seq import Decoder, Encoded, Encoder, eval_mode, greedy_decode
+from ..data import parallel
+from ..data.vocab import BOS_ID, EOS_ID, Vocab, pad_batch
+from .seq2seq import Decoder, Encoded, Encoder, eval_mode, greedy_decode
 
 
 @dataclass
@@ -151,7 +151,7 @@ def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: Un
                        every: int = 25, desc: str = "unsupervised MT"):
     """The loop: per step, for both languages, auto-encoding + adversary (+ back-translation after bt_start).
     Returns (history, the discriminator)."""
-    from .train import DivergenceGuard, loop
+    from ..train import DivergenceGuard, loop
 
     a, b = data.langs
     rng = np.random.default_rng(cfg.seed)

@@ -1,0 +1,6 @@
+"""Translation, the course's lessons 12-14: one module a lesson.
+
+    seq2seq          GRU encoder-decoder with attention, greedy and beam decoding, the number translators (12)
+    nmt_adversarial  adversarial NMT (Wu et al. 2017): a discriminator on (source, translation) pairs (13)
+    unsup_mt         translation from unpaired sentences (Lample et al. 2018) (14)
+"""
