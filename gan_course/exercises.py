@@ -10,7 +10,8 @@ The pattern (one exercise):
     exercises.check_close("Exercise 1", answer_1, expected, tol=1e-3, hint="...")
 
 So Run All in a fresh kernel exercises every check (nbval does this in CI), and a student who writes
-an answer gets their own answer checked.
+an answer gets their own answer checked. The student edition (`python -m gan_course student`) removes the
+solution cells and guards each check with `no_answer` while the answer is still None.
 """
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def solution(answer, make):
         return answer
     print("(no answer given yet: using the course's solution; expand the hidden cell to read it)")
     return make()
+
+
+def no_answer(name: str, variable: str) -> None:
+    """What a check says in the student edition while the answer is still None."""
+    print(f"{name}: no answer yet. Assign your answer to `{variable}` in the cell above, run it, "
+          "then run this cell again.")
 
 
 def check(name: str, ok: bool, hint: str = "") -> None:
