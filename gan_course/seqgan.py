@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import checks
 from .data.vocab import PAD_ID
 from .models.oracle import mle_epoch  # noqa: F401  (re-exported: SeqGAN's MLE pretraining epoch)
 
@@ -325,12 +326,14 @@ def d_epochs(D, opt, real: torch.Tensor, fake: torch.Tensor, epochs: int = 1, ba
 
 
 def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 64,
-                       seed: int = 0, evaluate=None, callback=None, path=None) -> dict:
+                       seed: int = 0, evaluate=None, callback=None, path=None, retrain: bool = False) -> dict:
     """MLE pretraining (teacher forcing) for `epochs` passes over data (n, T), or load it from `path`.
 
     evaluate(G) -> dict of metrics after every epoch (e.g. NLL_oracle); callback(epoch, logs) after it.
     path: a checkpoint file (e.g. data/checkpoints/09-mle.pt). If it holds a run with the same settings,
-    G's weights and the history are loaded instead of training; otherwise G is trained and saved there.
+    G's weights and the history are loaded instead of training; otherwise G is trained and saved there
+    (see `checkpoint.reusable`: a run with other settings is kept as <name>.previous.pt; a file that is not
+    a 'seqgan-mle' checkpoint is refused, never overwritten; retrain=True trains and replaces it).
     Returns the history {name: [(epoch, value), ...], "seconds": training time}.
     A NaN/Inf loss or weight restores the weights of the last good epoch and raises `train.TrainingDiverged`.
     """
@@ -341,15 +344,14 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
         raise ValueError(f"epochs must be an integer >= 0; got {epochs!r}")
     config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "n": len(data),
               "generator": dict(vars(G.config)), "data_sum": int(data.long().sum())}
-    if path is not None and Path(path).is_file():
-        try:
-            ck = checkpoint.load(path, kind="seqgan-mle", config=config)
-            G.load_state_dict(ck["state"]["G"])
-            hist = {k: [tuple(p) for p in v] if isinstance(v, list) else v for k, v in ck["extra"]["history"].items()}
-            hist["loaded"] = True
-            return hist
-        except checkpoint.CheckpointMismatch:
-            pass  # another run's file: train and overwrite it
+    ck = None if path is None else checkpoint.reusable(path, kind="seqgan-mle", config=config, retrain=retrain)
+    if ck is not None:
+        checkpoint.load_state(G, ck["state"]["G"], path)
+        hist = {k: [tuple(p) for p in v] if isinstance(v, list) else v for k, v in ck["extra"]["history"].items()}
+        hist["loaded"] = True
+        return hist
+    if path is not None:
+        checks.writable_dir("path (its folder)", Path(path).parent)      # before training, not after
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(G.parameters(), lr=lr)
     guard = DivergenceGuard(G, optimizers=[opt], snapshot_every=1, hint=f"lower lr (now {lr:g})")

@@ -12,16 +12,23 @@ Two ways to make a run diverge, both deterministic (seeded, CPU):
   a module's forward pass returns NaN from its k-th call on. The NaN flows through the loss, the backward
   pass and the optimiser step into the weights, as in a real blow-up.
 
-Every case checks the message names at least one non-finite weight: the weights really were broken
-before the guard put the good ones back.
+Every case checks the message names at least one non-finite weight or an exploded loss: the weights
+really were broken before the guard put the good ones back; and that the losses the restored weights
+gave (`TrainingDiverged.restored_losses`) are finite and not exploded: 'good' means a finite, not
+exploding loss, not merely finite weights.
+
+The configs refuse a learning rate above 1 (`gan_course.checks.learning_rate`), so the 'for real' cases
+lift that check for the test (`huge_lr_allowed`): this file tests the guard, not the config checks
+(those are in test_bad_input.py).
 """
+import math
 import re
 import warnings
 
 import pytest
 import torch
 
-from gan_course import gan2d, gumbel, seqgan, train, vae_gan_text
+from gan_course import checks, gan2d, gumbel, seqgan, train, vae_gan_text
 from gan_course.models import arae, lm, sentence_vae
 from gan_course.translation import nmt_adversarial, seq2seq, unsup_mt
 from gan_course.models import vae as image_vae
@@ -33,6 +40,13 @@ HUGE = 1e30
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: one torch thread (tests/conftest.py)
+
+
+@pytest.fixture
+def huge_lr_allowed(monkeypatch):
+    """Let the configs take lr=HUGE (they refuse lr > 1): the divergence it causes is what is tested."""
+    real = checks.learning_rate
+    monkeypatch.setattr(checks, "learning_rate", lambda name, value, maximum=1.0: real(name, value, 10 * HUGE))
 
 
 @pytest.fixture
@@ -231,17 +245,131 @@ def not_finite(guard_list):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_divergence_stops_says_what_to_change_and_restores_finite_weights(name, guards, monkeypatch):
+def test_divergence_stops_says_what_to_change_and_restores_finite_weights(name, guards, monkeypatch,
+                                                                         huge_lr_allowed):
     run, hint = CASES[name]
     with pytest.raises(train.TrainingDiverged) as caught:
         run(monkeypatch)
     message = str(caught.value)
     what, _, change = message.partition("What to change: ")
-    assert re.match(r"training diverged at step \d+ \(.*not finite\)\. Restored the weights of step \d+\. $", what), \
-        message
-    assert "weight " in what, f"{name}: no weight was non-finite, so the restore is not tested: {message}"
+    assert re.match(r"training diverged at step \d+ \(.*(not finite|exploded: .*)\)\. "
+                    r"Restored (the weights of step \d+|the initial weights)( \(they gave .*\))?\. $", what), message
+    assert "weight " in what or "exploded" in what, \
+        f"{name}: no weight was non-finite and no loss exploded, so the restore is not tested: {message}"
+    restored = caught.value.restored_losses
+    assert all(math.isfinite(v) and abs(v) < 1e3 * 1e3 for v in restored.values()), \
+        f"{name}: the restored weights gave {restored}: not good losses"
     assert hint in change, f"{name}: the message should say {hint!r}; it says {change!r}"
     assert re.search(r"\blr\b|\blr_|learning rate", change), f"{name}: no learning rate named in {change!r}"
     assert guards, f"{name}: the trainer made no DivergenceGuard"
     bad = not_finite(guards)
     assert not bad, f"{name}: after TrainingDiverged these are still not finite: {bad[:5]}"
+
+
+# ------------------------------------------------------------------------------------ the probe's reproductions
+# reviews/bad-input (issue 22): what a restored state's loss must be, a NaN that must not reach disk,
+# a finite blow-up that must be flagged.
+
+def _line():
+    x = torch.linspace(-1, 1, 64)[:, None]
+    return x, 3 * x - 0.5
+
+
+def test_a_blow_up_restores_weights_whose_loss_is_good_not_merely_finite():
+    # notebook 00's bad run: SGD at lr=50 multiplies the error by ~100 a step; the old guard restored
+    # finite weights of loss inf (|w| 5e15). Now the restored weights give a loss near the first one.
+    x, y = _line()
+    torch.manual_seed(0)
+    m = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(m.parameters(), lr=50.0)
+    first = torch.nn.functional.mse_loss(m(x), y).item()
+
+    def step(i):
+        loss = torch.nn.functional.mse_loss(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    with pytest.raises(train.TrainingDiverged, match="exploded") as caught:
+        train.loop(step, 200, guard=train.DivergenceGuard(m, optimizers=[opt], snapshot_every=1), show_progress=False)
+    with torch.no_grad():
+        restored = torch.nn.functional.mse_loss(m(x), y).item()
+    assert math.isfinite(restored) and restored <= 2 * first, (restored, first)
+    assert caught.value.restored_losses["loss"] == pytest.approx(restored, rel=1e-5)
+    assert caught.value.history["loss"][0] == (0, pytest.approx(first))      # the history is kept
+
+
+def test_nan_weights_never_reach_the_checkpoint(tmp_path):
+    # one bad update makes the weights NaN while the loss of that step was still finite: the guard checks
+    # the weights before the Checkpointer writes them, so resume() continues from finite weights.
+    x, y = _line()
+    torch.manual_seed(0)
+    m = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    path = tmp_path / "lin.pt"
+    ck = train.Checkpointer(path, kind="lin", modules={"m": m}, optimizers={"opt": opt}, every=1)
+
+    def step(i):
+        loss = torch.nn.functional.mse_loss(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i == 3:
+            with torch.no_grad():
+                m.weight.fill_(float("nan"))
+        return {"loss": loss.item()}
+
+    with pytest.raises(train.TrainingDiverged, match="not finite") as caught:
+        train.loop(step, 8, guard=train.DivergenceGuard(m, optimizers=[opt]), checkpointer=ck, show_progress=False)
+    assert [s for s, _ in caught.value.history["loss"]] == [0, 1, 2, 3]
+    m2 = torch.nn.Linear(1, 1)
+    start = train.Checkpointer(path, kind="lin", modules={"m": m2}).resume()
+    assert start == 3 and torch.isfinite(m2.weight).all()
+    with torch.no_grad():
+        resumed = torch.nn.functional.mse_loss(m2(x), y).item()
+    assert resumed < caught.value.history["loss"][0][1], "the saved weights are those of steps that lowered the loss"
+
+
+def test_checkpointer_refuses_non_finite_weights(tmp_path):
+    m = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        m.weight.fill_(float("inf"))
+    with pytest.raises(train.TrainingDiverged, match="not saving"):
+        train.Checkpointer(tmp_path / "x.pt", kind="lin", modules={"m": m}, every=1).save(0)
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_finite_blow_up_of_a_language_model_is_flagged():
+    # an LM at lr=1e4 (the probe's DV05): the loss goes from 2.5 to 2.8e4 and stays finite. lm.fit refuses
+    # lr > 1 now; the same run through train.loop directly must be stopped by the explosion test.
+    torch.manual_seed(0)
+    model = lm.LanguageModel(lm.LMConfig(vocab_size=V, emb=8, hidden=16))
+    opt = torch.optim.Adam(model.parameters(), lr=1e4)
+    seqs = tiny_sentences()
+    batch = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in seqs[:16]], batch_first=True)
+
+    def step(i):
+        logits, _ = model(batch[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    with pytest.raises(train.TrainingDiverged, match="exploded|not finite") as caught:
+        train.loop(step, 60, guard=train.DivergenceGuard(model, optimizers=[opt], snapshot_every=1),
+                   show_progress=False)
+    assert caught.value.restored_losses["loss"] < 2 * math.log(V)
+
+
+def test_the_explosion_test_does_not_trip_on_an_oscillating_or_negative_loss():
+    m = torch.nn.Linear(1, 1)
+    guard = train.DivergenceGuard(m)
+    for i in range(2000):              # a WGAN critic drifting to -50, a GAN loss oscillating in [0.3, 3]
+        guard.check(i, loss_d=-0.01 - 0.025 * i, loss_g=1.6 + 1.3 * math.sin(i / 7), d_acc=0.5)
+    with pytest.raises(train.TrainingDiverged, match="exploded"):
+        guard.check(2000, loss_d=-2e3)
+    off = train.DivergenceGuard(m, explode=None)
+    off.check(0, loss=1.0)
+    off.check(1, loss=1e30)            # off: only NaN/Inf count

@@ -212,8 +212,10 @@ def fit(cfg: ARAEConfig, train_seqs, device=None, callbacks=(), every: int = 50,
     return model, history
 
 
-def load_or_fit(cfg: ARAEConfig, train_seqs, path, device=None, callbacks=(), every: int = 50, desc: str = "ARAE"):
+def load_or_fit(cfg: ARAEConfig, train_seqs, path, device=None, callbacks=(), every: int = 50, desc: str = "ARAE",
+                retrain: bool = False):
     """`fit` with a checkpoint at `path` (reused only if saved with the same config).
-    Returns (model, history, loaded)."""
+    Returns (model, history, loaded). A file there that is not an 'arae' checkpoint is refused, never
+    overwritten (retrain=True replaces it)."""
     return load_or_train(path, "arae", cfg, lambda: build(cfg, device),
-                         lambda: fit(cfg, train_seqs, device, callbacks, every, desc))
+                         lambda: fit(cfg, train_seqs, device, callbacks, every, desc), retrain=retrain)

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import losses
+from .. import checks, losses
 from ..data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_batch
 from .lm import check_sampling, filter_logits
 
@@ -397,26 +397,27 @@ def fit(cfg: SentenceVAEConfig, train_seqs, device=None, callbacks=(), every: in
     return model, history
 
 
-def load_or_train(path, kind: str, config, make, train):
+def load_or_train(path, kind: str, config, make, train, retrain: bool = False):
     """A model from the checkpoint at `path` if it was saved with the same kind and config, else train it
     and save it (atomically, under data/checkpoints/ by convention; git-ignored).
 
     make(): an untrained model of the right shape (to load the weights into).
     train(): (model, history) -- the training run.
     Returns (model, history, loaded: bool).
+    A file at `path` that is not a `kind` checkpoint is refused with `checkpoint.CheckpointConflict`, never
+    overwritten; one of this kind saved with other settings is kept as <name>.previous.pt (see
+    `checkpoint.reusable`); retrain=True trains and replaces whatever is there.
     """
     from .. import checkpoint
 
     path = Path(path)
-    if path.is_file():
-        try:
-            ck = checkpoint.load(path, kind=kind, config=config)
-            model = make()
-            model.load_state_dict(ck["state"]["model"])
-            hist = {k: [tuple(p) for p in v] for k, v in ck["extra"].get("history", {}).items()}
-            return model, hist, True
-        except checkpoint.CheckpointMismatch:
-            pass  # another config: retrain and overwrite
+    ck = checkpoint.reusable(path, kind=kind, config=config, retrain=retrain)
+    if ck is not None:
+        model = make()
+        checkpoint.load_state(model, ck["state"]["model"], path)
+        hist = {k: [tuple(p) for p in v] for k, v in ck["extra"].get("history", {}).items()}
+        return model, hist, True
+    checks.writable_dir("path (its folder)", path.parent)               # before training, not after
     model, hist = train()
     checkpoint.save(path, kind=kind, config=config, state={"model": model.state_dict()},
                     extra={"history": {k: [list(p) for p in v] for k, v in hist.items()}})
@@ -424,11 +425,11 @@ def load_or_train(path, kind: str, config, make, train):
 
 
 def load_or_fit(cfg: SentenceVAEConfig, train_seqs, path, device=None, callbacks=(), every: int = 50,
-                desc: str = "sentence VAE"):
+                desc: str = "sentence VAE", retrain: bool = False):
     """The model of `cfg` from the checkpoint at `path` if it was saved with the same config, else train
     it (and save it). Returns (model, history, loaded: bool)."""
     return load_or_train(path, "sentence_vae", cfg, lambda: build(cfg, device),
-                         lambda: fit(cfg, train_seqs, device, callbacks, every, desc))
+                         lambda: fit(cfg, train_seqs, device, callbacks, every, desc), retrain=retrain)
 
 
 # ------------------------------------------------------------------ the same-size LM baseline
@@ -462,7 +463,7 @@ def fit_lm(lm_cfg, train_seqs, steps: int, batch_size: int = 64, lr: float = 3e-
 
 
 def load_or_fit_lm(lm_cfg, train_seqs, path, steps: int, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-                   device=None, callbacks=(), every: int = 50):
+                   device=None, callbacks=(), every: int = 50, retrain: bool = False):
     """`fit_lm` with a checkpoint at `path` (reused only if saved with the same config). Returns
     (model, history, loaded)."""
     import dataclasses
@@ -472,7 +473,7 @@ def load_or_fit_lm(lm_cfg, train_seqs, path, steps: int, batch_size: int = 64, l
     config = dict(dataclasses.asdict(lm_cfg), steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     return load_or_train(path, "lm_baseline", config, lambda: LanguageModel(lm_cfg).to(device or "cpu"),
                          lambda: fit_lm(lm_cfg, train_seqs, steps, batch_size, lr, seed=seed, device=device,
-                                        callbacks=callbacks, every=every))
+                                        callbacks=callbacks, every=every), retrain=retrain)
 
 
 @torch.no_grad()

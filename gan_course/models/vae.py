@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import losses
+from .. import checks, losses
 from ..data.priors import N_COMPONENTS, check_prior, sample_prior
 from .mlp import MLP
 
@@ -479,22 +480,22 @@ def fit_aae(cfg: AAEConfig, x_train, y_train, device=None, callbacks=()):
     return model, history
 
 
-def load_or_fit(path, cfg, x_train, y_train, x_valid=None, device=None, callbacks=()):
+def load_or_fit(path, cfg, x_train, y_train, x_valid=None, device=None, callbacks=(), retrain: bool = False):
     """Load a trained VAE/AAE from `path` if it holds one with exactly this config, else train it with
-    `fit_vae`/`fit_aae` and save it there. Returns (model, history, loaded)."""
+    `fit_vae`/`fit_aae` and save it there. Returns (model, history, loaded). A file at `path` that is not
+    this kind's checkpoint is refused, never overwritten (see `checkpoint.reusable`; retrain=True replaces it)."""
     from .. import checkpoint
 
     kind = "vae_digits" if isinstance(cfg, VAEConfig) else "aae_digits"
     if not isinstance(cfg, (VAEConfig, AAEConfig)):
         raise TypeError(f"cfg must be a VAEConfig or an AAEConfig; got {type(cfg).__name__}")
-    try:
-        ck = checkpoint.load(path, kind=kind, config=cfg)
+    ck = checkpoint.reusable(path, kind=kind, config=cfg, retrain=retrain)
+    if ck is not None:
         model = (build_vae if kind == "vae_digits" else build_aae)(cfg, device)
-        model.load_state_dict(ck["state"]["model"])
+        checkpoint.load_state(model, ck["state"]["model"], path)
         history = {k: [tuple(p) for p in v] for k, v in ck["extra"]["history"].items()}
         return model, history, True
-    except (FileNotFoundError, checkpoint.CheckpointMismatch):
-        pass
+    checks.writable_dir("path (its folder)", Path(path).parent)
     if kind == "vae_digits":
         model, history = fit_vae(cfg, x_train, y_train, x_valid, device, callbacks)
     else:

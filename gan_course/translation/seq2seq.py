@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import checks
 from ..data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 ATTENTIONS = ("general", "additive")
@@ -426,11 +427,14 @@ class NumberRecipe:
         return cls(**{**base, **overrides})
 
 
-def number_translator(recipe: NumberRecipe, device="cpu", checkpoint_dir=None, callbacks=(), verbose=True):
+def number_translator(recipe: NumberRecipe, device="cpu", checkpoint_dir=None, callbacks=(), verbose=True,
+                      retrain: bool = False):
     """Load notebook 12's translator from its checkpoint, or train it (and save it) if there is none.
 
     Returns (model, corpus, info) with info = {"loaded": bool, "seconds": training seconds, "history": ...}.
-    checkpoint_dir=False never reads or writes a checkpoint.
+    checkpoint_dir=False never reads or writes a checkpoint; retrain=True trains and replaces it. A file at
+    the checkpoint's path that is not a 'seq2seq-numbers' checkpoint is refused, never overwritten, and an
+    unwritable checkpoint_dir is refused before training (see `checkpoint.reusable`).
     """
     import time
 
@@ -444,15 +448,14 @@ def number_translator(recipe: NumberRecipe, device="cpu", checkpoint_dir=None, c
     path = None
     if checkpoint_dir is not False:
         path = Path(checkpoint_dir or CHECKPOINT_DIR) / f"12_translation_{r.pair}_{r.n_train}_{r.steps}.pt"
-        try:
-            ck = checkpoint.load(path, kind="seq2seq-numbers", config=recipe)
-            model.load_state_dict(ck["state"]["model"])
+        ck = checkpoint.reusable(path, kind="seq2seq-numbers", config=recipe, retrain=retrain, verbose=verbose)
+        if ck is not None:
+            checkpoint.load_state(model, ck["state"]["model"], path)
             model.eval()
             if verbose:
                 print(f"loaded {path.name} (trained in {ck['extra']['seconds']:.0f} s; delete it to retrain)")
             return model, corpus, {"loaded": True, **ck["extra"]}
-        except (FileNotFoundError, checkpoint.CheckpointMismatch, RuntimeError, KeyError):
-            pass
+        checks.writable_dir("checkpoint_dir", path.parent)              # before training, not after
     torch.manual_seed(r.seed)
     model = Seq2Seq(config).to(device)
     t0, c0 = time.perf_counter(), time.process_time()
