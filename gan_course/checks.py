@@ -25,6 +25,15 @@ API (name is the parameter as the user wrote it, e.g. "SeqGANConfig.lr_g" or "ba
     boolean(name, value)                               True or False (not 0/1, not "yes")
     non_empty(name, items, what="items")               a sized collection with at least one element
     writable_dir(name, folder)                         a folder that exists or can be made, and takes files
+    fields(config, **rules)                            apply rule(name, value) to each named field of a
+                                                       config, store the normalised value; names in the
+                                                       messages are "<Class>.<field>"
+
+A config's validate() is then one call, e.g.
+
+    def __post_init__(self):
+        checks.fields(self, vocab_size=partial(checks.integer, minimum=5), hidden=checks.positive_int,
+                      lr=checks.learning_rate, clip=checks.clip, cell=partial(checks.one_of, allowed=CELLS))
 """
 from __future__ import annotations
 
@@ -117,7 +126,7 @@ def probability(name: str, value, *, hi_open: bool = False) -> float:
 def learning_rate(name: str, value, maximum: float = 1.0) -> float:
     """A learning rate in (0, maximum]; the course's Adam runs use 1e-4 to 1e-2."""
     return in_range(name, value, 0.0, maximum, lo_open=True,
-                    what="a finite learning rate (typical 1e-4 to 1e-2)")
+                    what="a finite learning rate")
 
 
 def clip(name: str, value) -> float | None:
@@ -177,3 +186,14 @@ def writable_dir(name: str, folder) -> Path:
         raise ValueError(f"{name}={str(folder)!r} is not a writable folder ({exc.strerror or exc}); "
                          "allowed: a folder that exists or can be created, where files can be written") from None
     return folder
+
+
+def fields(config, **rules):
+    """Check the named fields of a dataclass config with `rule(name, value)` each (one of the helpers above,
+    or a functools.partial of one), store the normalised values back, and return the config. The error
+    names the field as "<Class>.<field>"."""
+    cls = type(config).__name__
+    for field, rule in rules.items():
+        value = rule(f"{cls}.{field}", getattr(config, field))
+        object.__setattr__(config, field, value)        # works for frozen dataclasses too
+    return config
