@@ -85,6 +85,27 @@ def _children_cpu() -> float:
 
 def test_build_is_offline(book):
     assert book["connections"] == [], f"the build tried to connect: {book['connections']}"
+    # nothing was written beside the output folder (MyST-NB's jupyter_execute/ stays in the build's tmp)
+    assert sorted(p.name for p in book["out"].parent.iterdir()) == ["book", "connections.log"]
+
+
+def test_bad_input_names_the_path_and_leaves_nothing(tmp_path):
+    from gan_course.editions.book import build_book
+    from gan_course.editions.common import EditionError
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(EditionError, match=re.escape(str(blocker))):
+        build_book(ROOT / "notebooks", blocker / "book")
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    shutil.copy(NOTEBOOKS[0], nbs / NOTEBOOKS[0].name)
+    (nbs / "01_broken.ipynb").write_text('{"cells": [}')
+    with pytest.raises(EditionError, match=r"01_broken\.ipynb.*not valid JSON"):
+        build_book(nbs, tmp_path / "book")
+    with pytest.raises(EditionError, match=re.escape(str(tmp_path / "missing"))):
+        build_book(tmp_path / "missing", tmp_path / "book")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "nbs"]
 
 
 def test_page_count_is_notebooks_plus_front_pages(book):

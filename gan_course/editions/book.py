@@ -147,13 +147,15 @@ def build_book(notebooks: Path, output: Path, readme: Path | None = None, *, qui
         args = ["-b", "html", "-E", "-d", str(Path(tmp) / "doctrees"), "-w", str(warnings), "-j", "1"]
         if quiet:
             args.append("-q")
-        status = build_main(args + [str(src), str(stage)])
-        shutil.rmtree(stage / ".doctrees", ignore_errors=True)
-        shutil.rmtree(stage / "_sources", ignore_errors=True)
-        (stage / ".buildinfo").unlink(missing_ok=True)
+        # Sphinx writes into tmp/html (MyST-NB puts its jupyter_execute/ beside that folder, so inside tmp
+        # too); the finished site is then copied into the staging folder
+        html = Path(tmp) / "html"
+        status = build_main(args + [str(src), str(html)])
         if status != 0:
             raise EditionError(f"sphinx-build failed (exit {status}):\n"
                                + (warnings.read_text()[-3000:] if warnings.exists() else ""))
+        shutil.copytree(html, stage, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".doctrees", "_sources", ".buildinfo"))
         found = warnings.read_text().strip().splitlines() if warnings.exists() else []
     pages = sorted(p.stem for p in Path(output).glob("*.html"))
     return {"pages": pages, "seconds": round(time.perf_counter() - start, 1), "warnings": found}
