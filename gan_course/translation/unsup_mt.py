@@ -17,9 +17,21 @@ codes z; decoder_en and decoder_fr write sentences from codes. Training minimise
 
 where C(.) drops and locally shuffles words, and fr(x) is the current model's French translation of x
 (greedy, no gradient). Translation en -> fr = decoder_fr(enc(x)). `use_adversary=False` is the ablation.
+
+Two trainers:
+* `train_unsupervised` (the online loop above): back-translation with the CURRENT model, from random
+  weights; it does not translate (nothing tells it which English word means which French word).
+* `train_rounds` (the published method, Lample et al. 2018, section 2.4): round 1 learns from the
+  translations of a WORD-BY-WORD model whose dictionary was induced without parallel data (lexicon.py,
+  Conneau et al. 2018); round k learns from round k-1's FROZEN model; every round also denoises.
+
+The corpora: `monolingual_corpora` draws English and French from two DISJOINT halves of the training
+numbers (no number, hence no sentence pair, is in both), with one law for both; "digit-sum"
+(P(n) ~ ratio ** digit sum) makes small digits frequent in every position.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import checks
 from ..data import parallel
 from ..data.vocab import BOS_ID, EOS_ID, Vocab, pad_batch
 from .seq2seq import Decoder, Encoded, Encoder, eval_mode, greedy_decode
@@ -59,25 +72,60 @@ class Monolingual:
     test: list                    # Pair(src=en tokens, tgt=fr tokens): numbers in neither corpus
 
 
+SAMPLINGS = parallel.SAMPLINGS + ("digit-sum",)
+
+
+def digit_sum(numbers) -> np.ndarray:
+    """s(n): the sum of the decimal digits of each number (s(71280) = 18)."""
+    m = np.asarray(numbers, dtype=np.int64).copy()
+    s = np.zeros_like(m)
+    while (m > 0).any():
+        s += m % 10
+        m //= 10
+    return s
+
+
+def sample_digit_sum(pool, n: int, rng: np.random.Generator, ratio: float = 0.6) -> np.ndarray:
+    """`n` distinct numbers of `pool` with P(n) proportional to ratio ** s(n).
+
+    Equivalently, the six digits of a number (leading zeros included) are independent, each with
+    P(d) proportional to ratio ** d: small digits are frequent IN EVERY POSITION, and zeros (which are
+    silent) make short, round numbers frequent, as in real text. Without such an asymmetry the two
+    corpora could not tell "two" from "three" (notebook 14, section 1)."""
+    ratio = checks.in_range("ratio", ratio, 0.0, 1.0, lo_open=True)
+    pool = np.asarray(pool)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= len(pool):
+        raise ValueError(f"n={n!r} is not allowed; allowed: an integer in 0..{len(pool)} (the size of the pool)")
+    w = ratio ** digit_sum(pool).astype(float)
+    return np.sort(rng.choice(pool, size=n, replace=False, p=w / w.sum()))
+
+
 def monolingual_corpora(pair: str = "en-fr", n_each: int = 10000, n_test: int = 500, seed: int = 0,
-                        sampling: str = "log", cache_dir=None) -> Monolingual:
+                        sampling: str = "log", cache_dir=None, ratio: float = 0.6) -> Monolingual:
     """Split the training pool of numbers into two disjoint halves; write one half in each language.
 
     The test numbers come from the held-out pool of `parallel.split_numbers(seed)`: in neither corpus.
     sampling="log" draws Benford-like numbers (small ones and leading 1s frequent, as in real text);
-    "digits" draws every length equally and uniformly within a length (see `parallel.sample_numbers`).
+    "digits" draws every length equally and uniformly within a length (see `parallel.sample_numbers`);
+    "digit-sum" draws P(n) ~ ratio ** (sum of n's digits) (`sample_digit_sum`). The test numbers are
+    drawn with the same law as the corpora.
     """
     src, tgt = parallel.check_pair(pair)
+    checks.one_of("sampling", sampling, SAMPLINGS)
+    n_each = checks.positive_int("n_each", n_each)
+    n_test = checks.positive_int("n_test", n_test)
+    draw = (lambda pool, n, rng: sample_digit_sum(pool, n, rng, ratio)) if sampling == "digit-sum" else \
+        (lambda pool, n, rng: parallel.sample_numbers(pool, n, rng, sampling))
     pools = parallel.split_numbers(seed)
     rng = np.random.default_rng(seed + 2)
     train = rng.permutation(pools["train"])
     halves = {src: np.sort(train[0::2]), tgt: np.sort(train[1::2])}        # disjoint by construction
-    numbers = {lang: parallel.sample_numbers(halves[lang], n_each, rng, sampling) for lang in (src, tgt)}
+    numbers = {lang: draw(halves[lang], n_each, rng) for lang in (src, tgt)}
     text = {}
     for lang in (src, tgt):
         phrases = parallel._phrases(numbers[lang], lang, cache_dir)
         text[lang] = [parallel.tokenize(p, lang) for p in phrases]
-    test_numbers = parallel.sample_numbers(pools["test"], n_test, rng, sampling)
+    test_numbers = draw(pools["test"], n_test, rng)
     test = parallel.number_pairs(test_numbers, pair, cache_dir)
     vocab = {lang: Vocab.build(text[lang]) for lang in (src, tgt)}
     return Monolingual((src, tgt), text, numbers, vocab, test)
@@ -204,3 +252,153 @@ def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: Un
     history = loop(step, cfg.steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
     model.eval()
     return history, D
+
+
+# ----------------------------------------------------------------------------- iterative back-translation
+
+@dataclass
+class RoundsConfig:
+    """Lample et al.'s training in rounds: round k learns from the translations of round k-1's frozen model."""
+    emb: int = 64                 # word embedding width (one table per language)
+    hidden: int = 128             # GRU width of the shared encoder and of each decoder
+    dropout: float = 0.1
+    rounds: int = 4               # back-translation rounds; round 1 learns from the word-by-word translations
+    steps_per_round: int = 300    # gradient steps per round (each: both languages, every loss)
+    batch_size: int = 32          # sentences per language per step
+    lr: float = 2e-3              # Adam, encoder and decoders
+    lr_d: float = 1e-3            # Adam, code discriminator
+    use_adversary: bool = True    # the adversary on the encoder's codes (the AAE idea); False = ablation
+    adv_weight: float = 1.0       # weight of the encoder's adversarial loss
+    use_backtranslation: bool = True   # False = ablation: denoising (+ adversary) only
+    word_drop: float = 0.1        # noise C: probability of dropping each word
+    shuffle_k: int = 3            # noise C: a word moves at most k-1 places
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("emb", "hidden", "steps_per_round", "batch_size", "shuffle_k"):
+            setattr(self, name, checks.positive_int(f"RoundsConfig.{name}", getattr(self, name)))
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, (int, np.integer)) or self.rounds < 1:
+            raise ValueError(f"rounds={self.rounds!r} must be a positive integer (1, 2, ...): the number of "
+                             f"back-translation rounds")
+        self.rounds = int(self.rounds)
+        self.dropout = checks.probability("RoundsConfig.dropout", self.dropout, hi_open=True)
+        self.word_drop = checks.probability("RoundsConfig.word_drop", self.word_drop, hi_open=True)
+        self.lr = checks.learning_rate("RoundsConfig.lr", self.lr)
+        self.lr_d = checks.learning_rate("RoundsConfig.lr_d", self.lr_d)
+        self.adv_weight = checks.nonneg_float("RoundsConfig.adv_weight", self.adv_weight)
+        self.use_adversary = checks.boolean("RoundsConfig.use_adversary", self.use_adversary)
+        self.use_backtranslation = checks.boolean("RoundsConfig.use_backtranslation", self.use_backtranslation)
+        self.seed = checks.nonneg_int("RoundsConfig.seed", self.seed)
+
+    def model_config(self) -> UnsupConfig:
+        return UnsupConfig(emb=self.emb, hidden=self.hidden, dropout=self.dropout, seed=self.seed)
+
+
+class WordByWord:
+    """The first translator of Lample et al. 2018: every word replaced by its dictionary entry.
+
+    dictionaries: {(src, tgt): {source word: target word}} for both directions."""
+
+    def __init__(self, dictionaries: dict):
+        for key, dico in dictionaries.items():
+            checks.non_empty(f"dictionaries[{key!r}]", dico, "entries")
+        self.dictionaries = dictionaries
+
+    def translate(self, sentences: list, src: str, tgt: str, **_) -> list:
+        if (src, tgt) not in self.dictionaries:
+            raise ValueError(f"(src, tgt)={(src, tgt)!r} is not allowed; allowed: {sorted(self.dictionaries)}")
+        from .lexicon import word_by_word
+        return word_by_word(sentences, self.dictionaries[(src, tgt)])
+
+
+def train_rounds(model: UnsupervisedTranslator, data: Monolingual, first, cfg: RoundsConfig, evaluate=None,
+                 callbacks=(), desc: str = "round"):
+    """Iterative back-translation (Lample et al. 2018, section 2.4; Lample, Ott et al. 2018):
+
+        M(0) = `first` (the word-by-word translator)
+        for k = 1..rounds:
+            frozen = a copy of M(k-1), never updated during the round
+            y_hat = frozen(x) for every English sentence x,  x_hat = frozen(y) for every French y
+            steps_per_round steps of
+              L = L_auto(x) + L_auto(y)                              denoising auto-encoding
+                + [-log p_en(x | enc(C(y_hat)))  - log p_fr(y | enc(C(x_hat)))]   back-translation
+                + adv_weight * L_adv                                the code adversary (optional)
+            M(k) = the trained model
+
+    The model keeps its weights from round to round; only the pairs are rebuilt from the frozen copy.
+    `evaluate(k, model)` (optional) returns a dict logged per round. Returns (history, per-round list).
+    """
+    if not isinstance(cfg, RoundsConfig):
+        raise TypeError(f"cfg={cfg!r} is not allowed; allowed: a RoundsConfig")
+    from ..train import DivergenceGuard, loop
+
+    a, b = data.langs
+    for lang in (a, b):
+        check_sentences(data.text[lang], data.vocab[lang], f"data.text[{lang!r}]")
+    rng = np.random.default_rng(cfg.seed)
+    dev = next(model.parameters()).device
+    D = CodeDiscriminator(cfg.hidden).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+    noise = lambda s: add_noise(s, cfg.word_drop, cfg.shuffle_k, rng)
+    fix = lambda s: s if s else ["<unk>"]                 # an empty translation still needs one token
+    per_round, history = [], {}
+    frozen = first
+    for k in range(1, cfg.rounds + 1):
+        synth = {}
+        if cfg.use_backtranslation:                        # the round's pairs, from the frozen model only
+            for src, tgt in ((a, b), (b, a)):
+                room = max(len(s) for s in data.text[src]) + 6
+                synth[src] = [fix(t) for t in frozen.translate(data.text[src], src, tgt, max_len=room)]
+
+        def step(i):
+            model.train()
+            ia = rng.integers(0, len(data.text[a]), cfg.batch_size)
+            ib = rng.integers(0, len(data.text[b]), cfg.batch_size)
+            xa, xb = [data.text[a][j] for j in ia], [data.text[b][j] for j in ib]
+            enc_a, enc_b = model.encode([noise(s) for s in xa], a), model.encode([noise(s) for s in xb], b)
+            loss = model.reconstruction_loss(enc_a, xa, a) + model.reconstruction_loss(enc_b, xb, b)
+            logs = {"loss_auto": loss.item()}
+            if cfg.use_adversary:
+                za, zb = codes(enc_a), codes(enc_b)
+                la, lb = D(za.detach()), D(zb.detach())
+                loss_d = F.binary_cross_entropy_with_logits(la, torch.zeros_like(la)) + \
+                    F.binary_cross_entropy_with_logits(lb, torch.ones_like(lb))
+                opt_d.zero_grad()
+                loss_d.backward()
+                opt_d.step()
+                logs["d_accuracy"] = ((la < 0).float().mean() + (lb > 0).float().mean()).item() / 2
+                la, lb = D(za), D(zb)                      # the encoder wants the labels flipped
+                loss = loss + cfg.adv_weight * (F.binary_cross_entropy_with_logits(la, torch.ones_like(la)) +
+                                                F.binary_cross_entropy_with_logits(lb, torch.zeros_like(lb)))
+            if cfg.use_backtranslation:                    # x from C(frozen(x)), y from C(frozen(y))
+                ha, hb = [synth[a][j] for j in ia], [synth[b][j] for j in ib]
+                loss_bt = model.reconstruction_loss(model.encode([noise(s) for s in ha], b), xa, a) + \
+                    model.reconstruction_loss(model.encode([noise(s) for s in hb], a), xb, b)
+                loss = loss + loss_bt
+                logs["loss_bt"] = loss_bt.item()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            return logs
+
+        guard = DivergenceGuard(model, D, optimizers=[opt, opt_d], hint="lower lr or adv_weight")
+        hist = loop(step, cfg.steps_per_round, guard=guard, callbacks=callbacks, every=50, desc=f"{desc} {k}")
+        for key, v in hist.items():
+            history.setdefault(key, []).extend(v)
+        model.eval()
+        info = {"round": k}
+        if evaluate is not None:
+            info.update(evaluate(k, model))
+        per_round.append(info)
+        frozen = copy.deepcopy(model).eval()               # round k+1 translates with this, frozen
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+    return history, per_round
+
+
+def check_sentences(text, vocab: Vocab, name: str = "text") -> list:
+    """Every sentence non-empty and every token in `vocab` (an <unk> would train silently on nonsense)."""
+    from .embeddings import check_corpus
+    return check_corpus(text, vocab.itos[4:], name)
