@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,16 +39,20 @@ def find_notebooks(folder: Path, only=None) -> list[Path]:
     return books
 
 
-def _strip_papermill_metadata(path: Path) -> None:
-    """Keep committed notebooks free of per-cell timestamps (papermill adds them on every run)."""
+def _strip_papermill_metadata(path: Path, dest: Path | None = None) -> None:
+    """Keep committed notebooks free of per-cell timestamps (papermill adds them on every run); the
+    result is written atomically to `dest` (default: `path` itself)."""
     import nbformat
+
+    from .checkpoint import write_text
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
     nb.metadata.pop("papermill", None)
-    nbformat.write(nb, path)
+    text = nbformat.writes(nb)
+    write_text(dest or path, text if text.endswith("\n") else text + "\n")     # as nbformat.write does
 
 
 def run_one(nb: Path, out: Path, *, fast: bool, results_file: Path, timeout: int | None) -> dict:
@@ -62,8 +67,13 @@ def run_one(nb: Path, out: Path, *, fast: bool, results_file: Path, timeout: int
     row = {"notebook": nb.name, "mode": "FAST" if fast else "full", "status": "passed",
            "failed_cell": None, "error": None}
     start, cpu_start = time.perf_counter(), _children_cpu_seconds()
+    # papermill writes its output as the cells run: into a temporary of this run, renamed over `out` at
+    # the end, so a killed run never leaves a half-written notebook (with --inplace: the course's own)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp.ipynb")
+    os.close(fd)
+    tmp = Path(tmp)
     try:
-        pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), kernel_name="python3",
+        pm.execute_notebook(str(nb), str(tmp), cwd=str(nb.parent), kernel_name="python3",
                             progress_bar=False, execution_timeout=timeout, log_output=False)
     except PapermillExecutionError as exc:
         row.update(status="failed", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}"[:500])
@@ -76,8 +86,11 @@ def run_one(nb: Path, out: Path, *, fast: bool, results_file: Path, timeout: int
     # the kernel is a child process: once it has exited, its CPU time is counted here. On a busy machine
     # this is a better estimate of an uncontended run than the wall time (it does not count waiting).
     row["cpu_seconds"] = round(_children_cpu_seconds() - cpu_start, 1)
-    if out.exists():
-        _strip_papermill_metadata(out)
+    try:
+        if tmp.stat().st_size > 0:
+            _strip_papermill_metadata(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     row["results"] = json.loads(results_file.read_text()) if results_file.exists() else {}
     return row
 
@@ -89,7 +102,10 @@ def _children_cpu_seconds() -> float:
 
 def write_report(rows: list[dict], report_dir: Path, env: dict) -> tuple[Path, Path]:
     """Write report.json and report.md. Rows of notebooks not in this run (from an earlier report in the
-    same folder) are kept, so `--only 04` refreshes one row of the course's report."""
+    same folder) are kept, so `--only 04` refreshes one row of the course's report. Both are written
+    atomically (a temporary per writer, fsync, rename)."""
+    from .checkpoint import write_text
+
     report_dir.mkdir(parents=True, exist_ok=True)
     js = report_dir / "report.json"
     if js.exists():
@@ -99,9 +115,7 @@ def write_report(rows: list[dict], report_dir: Path, env: dict) -> tuple[Path, P
             earlier = []
         names = {r["notebook"] for r in rows}
         rows = sorted([r for r in earlier if r.get("notebook") not in names] + rows, key=lambda r: r["notebook"])
-    tmp = js.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"environment": env, "notebooks": rows}, indent=1))
-    os.replace(tmp, js)
+    write_text(js, json.dumps({"environment": env, "notebooks": rows}, indent=1))
     lines = ["# run-all report", "",
              f"device: {env['device']}" + (f" ({env['gpu']})" if env.get("gpu") else "")
              + f", {env['cpu_cores']} CPU cores, torch {env['torch']}, python {env['python']}", "",
@@ -119,7 +133,7 @@ def write_report(rows: list[dict], report_dir: Path, env: dict) -> tuple[Path, P
     lines += ["", f"{len(rows)} notebooks, {failed} failed, {total:.0f} s in all.",
               "", "The results each notebook recorded are in `<notebook>.json` beside this report."]
     md = report_dir / "report.md"
-    md.write_text("\n".join(lines) + "\n")
+    write_text(md, "\n".join(lines) + "\n")                # atomic, like report.json
     return md, js
 
 
@@ -171,6 +185,14 @@ def main(argv=None) -> int:
     # (notebooks/results/), where the capstone reads them; other runs report into their output folder.
     report_dir = args.report or out_dir or (Path(args.notebooks) / "results" if not args.fast
                                             else ROOT / "build" / "run-all" / mode)
+    from . import checks
+
+    for flag, folder in (("--output", out_dir), ("--report", report_dir)):
+        if folder is not None:
+            try:
+                checks.writable_dir(flag, folder)       # before any notebook runs, not after the first
+            except ValueError as exc:
+                parser.error(str(exc))
     env = runtime.environment_report()
     env["fast_mode"] = args.fast
     rows = []
