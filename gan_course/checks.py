@@ -11,7 +11,8 @@ numpy float a `float`), so configs that store the result stay loadable by `torch
 A wrong type raises TypeError, a wrong value ValueError; both name the parameter and what is allowed.
 
 API (name is the parameter as the user wrote it, e.g. "SeqGANConfig.lr_g" or "batch_size"):
-    integer(name, value, minimum=None, maximum=None)   an int (not a bool) in [minimum, maximum]
+    integer(name, value, minimum=None, maximum=None, allowed=None)   an int (not a bool) in [minimum, maximum]
+    vocab_size(name, value)                            an int > 4 (a text vocabulary: 4 special tokens + words)
     positive_int(name, value)                          an int >= 1 (steps, sizes, batch sizes, eval_every)
     nonneg_int(name, value)                            an int >= 0 (seeds, epochs, warm-up steps)
     finite(name, value)                                a float that is not NaN/inf
@@ -48,9 +49,13 @@ def _bad(name, value, allowed: str, exc=ValueError):
     return exc(f"{name}={value!r} is not allowed; allowed: {allowed}")
 
 
-def integer(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
-    """An integer (numpy integers accepted and converted; bools and floats refused) in [minimum, maximum]."""
-    if minimum is not None and maximum is not None:
+def integer(name: str, value, minimum: int | None = None, maximum: int | None = None,
+            allowed: str | None = None) -> int:
+    """An integer (numpy integers accepted and converted; bools and floats refused) in [minimum, maximum];
+    `allowed` replaces the generated description of the range in the message."""
+    if allowed is not None:
+        pass
+    elif minimum is not None and maximum is not None:
         allowed = f"an integer in {minimum}..{maximum}"
     elif minimum == 1:
         allowed = "a positive integer (>= 1)"
@@ -68,6 +73,11 @@ def integer(name: str, value, minimum: int | None = None, maximum: int | None = 
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise _bad(name, value, allowed)
     return value
+
+
+def vocab_size(name: str, value) -> int:
+    """A text vocabulary size: an integer > 4 (the special tokens <pad> <bos> <eos> <unk>, and a word)."""
+    return integer(name, value, minimum=5, allowed="an integer > 4 (the 4 special tokens and at least one word)")
 
 
 def positive_int(name: str, value) -> int:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from . import losses, train
+from . import checks, losses, runtime, train
 from .data import toy2d
 from .metrics import modes
 from .models.mlp import ACTIVATIONS, MLP
@@ -118,7 +118,7 @@ class GAN2D:
         if overrides:
             config = _check_config({**asdict(config), **overrides})
         self.config = config
-        self.device = torch.device(device)
+        self.device = runtime.device(device) if isinstance(device, str) else torch.device(device)
         self.data = toy2d.dataset(config.data)
         self.reset()
 
@@ -250,13 +250,15 @@ class GAN2D:
 
     def metrics(self, n: int = modes.N_SAMPLES, seed: int | None = None) -> modes.ModeMetrics:
         """VEEGAN's modes captured and % high-quality from n samples."""
+        checks.positive_int("n", n)
         return modes.data_metrics(self.sample(n, seed), self.data)
 
     @torch.no_grad()
     def d_surface(self, resolution: int = 60, extent: float | None = None):
         """D's output on a grid over the data's square: (xs, ys, values (res, res)); values[i, j] at (xs[j], ys[i]).
         Probabilities D(x) for the BCE losses, raw scores otherwise. With pack > 1 each point is repeated."""
-        e = self.data.extent if extent is None else extent
+        resolution = checks.positive_int("resolution", resolution)
+        e = self.data.extent if extent is None else checks.positive_float("extent", extent)
         xs = torch.linspace(-e, e, resolution)
         gy, gx = torch.meshgrid(xs, xs, indexing="ij")
         pts = torch.stack([gx.flatten(), gy.flatten()], dim=1).repeat(1, self.config.pack).to(self.device)
@@ -300,4 +302,4 @@ def plain_gan(data: str = "ring8", seed: int = 0, steps: int = 2000, **overrides
     default betas (0.9, 0.999) and lr 1e-3, batch 256, no remedy."""
     fields_ = dict(data=data, loss="nonsaturating", width=256, depth=3, latent=2, batch=256, optimizer="adam",
                    beta1=0.9, beta2=0.999, lr_g=1e-3, lr_d=1e-3, seed=seed)
-    return _check_config({**fields_, **overrides}), steps
+    return _check_config({**fields_, **overrides}), checks.positive_int("steps", steps)

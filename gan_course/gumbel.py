@@ -36,6 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import checks
+
 ANNEALING = ("exponential", "linear", "constant")
 
 
@@ -130,6 +132,14 @@ class GumbelGANConfig:
     mle_weight: float = 0.0     # optional MLE term added to G's loss (0 = pure adversarial)
     hard: bool = False          # straight-through: D sees exact one-hots, G gets the soft gradient
 
+    def __post_init__(self):
+        checks.fields(self, steps=checks.nonneg_int, batch_size=checks.positive_int, lr_g=checks.learning_rate,
+                      lr_d=checks.learning_rate, tau0=checks.positive_float, tau_min=checks.positive_float,
+                      clip=checks.clip, mle_weight=checks.nonneg_float, hard=checks.boolean)
+        if self.tau_min > self.tau0:
+            raise ValueError(f"GumbelGANConfig.tau_min={self.tau_min!r} is not allowed with tau0={self.tau0!r}; "
+                             "allowed: 0 < tau_min <= tau0 (the temperature anneals down from tau0 to tau_min)")
+
 
 GAN_LOSSES = ("rsgan", "nonsaturating")
 
@@ -188,6 +198,9 @@ class GumbelGAN:
         temperature(0, c.tau0, c.tau_min, schedule=c.schedule, total=max(c.steps, 1))  # validates
         if real.dim() != 2 or real.shape[1] != G.config.seq_len:
             raise ValueError(f"real must be (n, seq_len={G.config.seq_len}) token ids; got {tuple(real.shape)}")
+        from .seqgan import _check_vocabularies
+
+        _check_vocabularies(G, D, real)
         self.G, self.D, self.real, self.config = G, D, real, c
         self.gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.opt_g = torch.optim.Adam(G.parameters(), lr=c.lr_g, betas=(0.9, 0.999))
@@ -222,7 +235,7 @@ class GumbelGAN:
         loss = _d_loss(self.config.loss, self._d(real), self._d(fake))
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.D.parameters(), self.config.clip)
+        nn.utils.clip_grad_norm_(self.D.parameters(), math.inf if self.config.clip is None else self.config.clip)
         self.opt_d.step()
         return loss.item()
 
@@ -234,7 +247,7 @@ class GumbelGAN:
             loss = loss + self.config.mle_weight * self.G.nll(xr)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.G.parameters(), self.config.clip)
+        nn.utils.clip_grad_norm_(self.G.parameters(), math.inf if self.config.clip is None else self.config.clip)
         self.opt_g.step()
         return loss.item()
 

@@ -188,8 +188,8 @@ def bernoulli_log_prob(x, logits):
 
 def elbo(log_px_given_z, kl, beta: float = 1.0):
     """ELBO per example:  E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))  (beta=1: the true bound)."""
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0; got {beta}")
+    if not beta >= 0 or beta == float("inf"):     # NaN fails every comparison: refuse it too
+        raise ValueError(f"beta must be >= 0 (a finite KL weight); got {beta}")
     return log_px_given_z - beta * kl
 
 

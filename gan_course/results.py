@@ -20,7 +20,11 @@ _RESULTS: dict = {}
 def _plain(value):
     """Turn numpy/torch scalars into plain Python numbers; JSON cannot hold NaN, so it becomes None."""
     if hasattr(value, "item") and callable(value.item):
-        value = value.item()
+        if getattr(value, "ndim", 0) != 0 and getattr(value, "size", 1) not in (1,) and not (
+                hasattr(value, "numel") and value.numel() == 1):
+            value = value.tolist()        # an array or a tensor of several numbers: a list, not .item()'s error
+        else:
+            value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple)):
@@ -39,11 +43,9 @@ def record(name: str, value):
     _RESULTS[name] = _plain(value)
     path = os.environ.get("GAN_COURSE_RESULTS")
     if path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(_RESULTS, indent=1))
-        os.replace(tmp, path)
+        from .checkpoint import write_text
+
+        write_text(Path(path), json.dumps(_RESULTS, indent=1))       # atomic, one temporary per writer
     return value
 
 

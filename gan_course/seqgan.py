@@ -28,9 +28,12 @@ LSTM call; D then scores every completion in a few large forward passes.
 """
 from __future__ import annotations
 
+import math
+
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -342,6 +345,8 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
 
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0; got {epochs!r}")
+    lr, batch_size = checks.learning_rate("lr", lr), checks.positive_int("batch_size", batch_size)
+    seed = checks.nonneg_int("seed", seed)
     config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "n": len(data),
               "generator": dict(vars(G.config)), "data_sum": int(data.long().sum())}
     ck = None if path is None else checkpoint.reusable(path, kind="seqgan-mle", config=config, retrain=retrain)
@@ -381,6 +386,9 @@ def pretrain_discriminator(D, G, real: torch.Tensor, rounds: int = 3, n: int = 5
     A NaN/Inf loss or weight restores D's weights of the last good round and raises `train.TrainingDiverged`."""
     from .train import DivergenceGuard
 
+    rounds, n = checks.nonneg_int("rounds", rounds), checks.positive_int("n", n)
+    epochs = checks.positive_int("epochs", epochs)
+    lr, seed = checks.learning_rate("lr", lr), checks.nonneg_int("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     opt = opt if opt is not None else torch.optim.Adam(D.parameters(), lr=lr)
     guard = DivergenceGuard(D, optimizers=[opt], snapshot_every=1, hint=f"lower lr (now {lr:g})")
@@ -391,6 +399,18 @@ def pretrain_discriminator(D, G, real: torch.Tensor, rounds: int = 3, n: int = 5
         out.append(d_epochs(D, opt, reals, fake, epochs, generator=gen))
         guard.check(r, loss_d=out[-1][0])
     return out, opt
+
+
+def _check_vocabularies(G, D, real) -> None:
+    """G, D and the real data must share one vocabulary: a clear error here, not an IndexError in torch."""
+    v_g = G.config.vocab_size
+    v_d = getattr(getattr(D, "config", None), "vocab_size", v_g)
+    if v_d != v_g:
+        raise ValueError(f"the vocabularies disagree: G.vocab_size={v_g} but D's vocab_size={v_d}; allowed: "
+                         "the same vocabulary for G, D and the real data")
+    if real.numel() and (int(real.min()) < 0 or int(real.max()) >= v_g):
+        raise ValueError(f"real holds ids {int(real.min())}..{int(real.max())}; allowed: ids in 0..{v_g - 1} "
+                         f"(the vocab_size of G and D)")
 
 
 @dataclass
@@ -407,6 +427,13 @@ class SeqGANConfig:
     lr_d: float = 1e-4            # Adam learning rate of D (paper's code: 1e-4)
     clip: float = 5.0             # gradient-norm clip of G (paper's code: 5.0)
     mle_every: int = 0            # interleave one MLE epoch every k adversarial epochs (0: never)
+
+    def __post_init__(self):
+        pos = checks.positive_int
+        checks.fields(self, n_rollouts=pos, batch_size=pos, g_steps=pos, lr_g=checks.learning_rate,
+                      ema_decay=partial(checks.probability, hi_open=True), d_steps=checks.nonneg_int,
+                      d_samples=pos, d_epochs=pos, lr_d=checks.learning_rate, clip=checks.clip,
+                      mle_every=checks.nonneg_int)
 
 
 class SeqGAN:
@@ -426,6 +453,7 @@ class SeqGAN:
         baseline(torch.zeros(2, 1), c.baseline)  # validates the name
         if real.dim() != 2 or real.shape[1] != G.config.seq_len:
             raise ValueError(f"real must be (n, seq_len={G.config.seq_len}); got {tuple(real.shape)}")
+        _check_vocabularies(G, D, real)
         self.G, self.D, self.real, self.config = G, D, real, c
         self.gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.opt_g = torch.optim.Adam(G.parameters(), lr=c.lr_g)
@@ -450,7 +478,7 @@ class SeqGAN:
         loss = reinforce_loss(G.log_probs(tokens), rewards, c.baseline, self.ema)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(G.parameters(), c.clip)
+        nn.utils.clip_grad_norm_(G.parameters(), math.inf if c.clip is None else c.clip)
         self.opt_g.step()
         if c.baseline == "ema":
             m = rewards.mean(0).detach()

@@ -30,13 +30,15 @@ two phases: the VAE first (pretraining, as every text GAN that works does), then
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import losses
+from . import checks, losses
 from .data.vocab import BOS_ID, EOS_ID, PAD_ID
 from .gumbel import check_temperature, gumbel_noise, gumbel_softmax
 from .models.sentence_vae import SentenceVAE, SentenceVAEConfig, bucket_batches, vae_batch, vae_objective
@@ -60,12 +62,18 @@ class VAEGANConfig:
     seed: int = 0                   # seed of D's weights, minibatches and noise
     d_cnn: dict = field(default_factory=dict)  # extra CNNConfig fields (e.g. dropout), if any
 
+    def __post_init__(self):
+        checks.fields(self, seq_len=checks.positive_int, tau=checks.positive_float, hard=checks.boolean,
+                      gan_weight=checks.nonneg_float, prior_fakes=checks.boolean, d_emb=checks.positive_int,
+                      d_filters=checks.positive_int, lr_d=checks.learning_rate, lr=checks.learning_rate,
+                      d_warmup=checks.nonneg_int, steps=checks.nonneg_int, seed=checks.nonneg_int)
+
 
 def check_config(cfg: VAEGANConfig) -> None:
     if not isinstance(cfg.vae, SentenceVAEConfig):
         raise TypeError(f"vae must be a SentenceVAEConfig; got {type(cfg.vae).__name__}")
     check_temperature(cfg.tau, "tau")
-    if cfg.gan_weight < 0:
+    if not cfg.gan_weight >= 0 or cfg.gan_weight == float("inf"):       # NaN too
         raise ValueError(f"gan_weight must be >= 0 (0: the plain VAE); got {cfg.gan_weight!r}")
     if not isinstance(cfg.d_warmup, int) or cfg.d_warmup < 0:
         raise ValueError(f"d_warmup must be an integer >= 0; got {cfg.d_warmup!r}")
@@ -132,6 +140,10 @@ class VAEGAN:
         check_config(cfg)
         if not isinstance(vae, SentenceVAE):
             raise TypeError(f"vae must be a SentenceVAE; got {type(vae).__name__}")
+        v_model = getattr(getattr(vae, "cfg", None), "vocab_size", cfg.vae.vocab_size)
+        if v_model != cfg.vae.vocab_size:
+            raise ValueError(f"the vocabularies disagree: the VAE model's vocab_size={v_model} but "
+                             f"cfg.vae.vocab_size={cfg.vae.vocab_size}; allowed: the config the VAE was built with")
         self.vae, self.cfg = vae, cfg
         self.D = build_discriminator(cfg, device or vae.device)
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -176,7 +188,7 @@ class VAEGAN:
             loss = loss + cfg.gan_weight * loss_g
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.vae.parameters(), cfg.vae.clip)
+        nn.utils.clip_grad_norm_(self.vae.parameters(), math.inf if cfg.vae.clip is None else cfg.vae.clip)
         self.opt.step()
         return {"rec": rec.mean().item(), "kl": kl_dims.sum(1).mean().item(), "loss_g": loss_g.item()}
 

@@ -44,9 +44,9 @@ CASES = [
     # checkpoint, train
     ("checkpoint.load missing", lambda: checkpoint.load("/nonexistent/x.pt"), FileNotFoundError, r"path='/nonexistent/x.pt'"),
     ("checkpoint.save kind", lambda: checkpoint.save("/tmp/x.pt", kind="", state={"m": {}}), ValueError, r"kind must be a non-empty string"),
-    ("train.loop every", lambda: train.loop(lambda i: {}, 2, every=0), ValueError, r"every must be a positive number"),
+    ("train.loop every", lambda: train.loop(lambda i: {}, 2, every=0), ValueError, r"every=0 is not allowed; allowed: a positive integer"),
     ("train.guard not a module", lambda: train.DivergenceGuard("G"), TypeError, r"modules must be torch.nn.Module"),
-    ("train.Checkpointer every", lambda: train.Checkpointer("/tmp/c.pt", kind="k", modules={"m": torch.nn.Linear(1, 1)}, every=0), ValueError, r"every must be a positive number"),
+    ("train.Checkpointer every", lambda: train.Checkpointer("/tmp/c.pt", kind="k", modules={"m": torch.nn.Linear(1, 1)}, every=0), ValueError, r"every=0 is not allowed; allowed: a positive integer"),
     # losses
     ("losses.gan_loss name", lambda: losses.gan_loss("wasserstein"), ValueError, r"loss='wasserstein'.*allowed values: minimax, nonsaturating, least_squares, wgan_gp, hinge"),
     ("losses.d_loss_bce shape", lambda: losses.d_loss_bce(_logits(4, 1), _logits(4)), ValueError, r"real_logits must have shape \(batch,\)"),
@@ -96,7 +96,7 @@ CASES = [
     ("densities1d.p_data", lambda: densities1d.p_data("cauchy"), ValueError, r"p_data='cauchy'.*allowed values"),
     ("densities1d.grid", lambda: densities1d.grid(n=100), ValueError, r"n must be an odd number >= 3"),
     ("exercises.solution needs callable", lambda: exercises.solution(None, 3), TypeError, r"'int' object is not callable"),
-    ("vae_gan_text.d_warmup negative", lambda: _vaegan_config(d_warmup=-1), ValueError, r"d_warmup must be an integer >= 0"),
+    ("vae_gan_text.d_warmup negative", lambda: _vaegan_config(d_warmup=-1), ValueError, r"d_warmup=-1 is not allowed; allowed: a non-negative integer"),
 ]
 
 

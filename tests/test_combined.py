@@ -81,11 +81,11 @@ def test_generator_step_and_fit():
 
 
 def test_arae_bad_config():
-    with pytest.raises(ValueError, match="critic_steps must be a positive integer"):
+    with pytest.raises(ValueError, match="critic_steps=0 is not allowed; allowed: a positive integer"):
         arae.build(_acfg(critic_steps=0))
     with pytest.raises(ValueError, match="noise_decay"):
         arae.build(_acfg(noise_decay=1.5))
-    with pytest.raises(ValueError, match="gp_weight must be >= 0"):
+    with pytest.raises(ValueError, match="gp_weight=-1.0 is not allowed; allowed: a finite number >= 0"):
         arae.build(_acfg(gp_weight=-1.0))
 
 
@@ -178,7 +178,7 @@ def test_vae_gan_bad_config():
         vg.check_config(vg.VAEGANConfig(vae={"vocab_size": 12}))
     with pytest.raises(ValueError, match="tau"):
         vg.check_config(vg.VAEGANConfig(vae=_vcfg(), tau=-1.0))
-    with pytest.raises(ValueError, match="gan_weight must be >= 0"):
+    with pytest.raises(ValueError, match="gan_weight=-0.5 is not allowed; allowed: a finite number >= 0"):
         vg.check_config(vg.VAEGANConfig(vae=_vcfg(), gan_weight=-0.5))
     with pytest.raises(TypeError, match="SentenceVAE"):
         vg.VAEGAN(object(), vg.VAEGANConfig(vae=_vcfg()), _seqs(4))

@@ -257,6 +257,8 @@ def number_corpus(pair: str = "en-fr", n_train: int = 20000, n_valid: int = 500,
     for name, n in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"{name} must be a positive integer; got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} is not allowed; allowed: a non-negative integer")
     pools = split_numbers(seed, max_number)
     rng = np.random.default_rng(seed + 1)
     chosen = {}
@@ -320,27 +322,45 @@ def cmudict_corpus(n_train: int | None = None, n_valid: int = 500, n_test: int =
 def load_tsv(path, tokenize_src=str.split, tokenize_tgt=str.split, encoding: str = "utf-8") -> list[Pair]:
     """A user's corpus: one `source<TAB>target` pair per line (blank lines and '#' comments skipped).
 
-    A malformed line (no tab, more than one tab, an empty side) raises ValueError naming file and line.
+    A malformed line (no tab, more than one tab, an empty side) raises ValueError naming file and line;
+    so does a line that is not valid text in `encoding`, and a UTF-16 file (as Excel and Notepad save
+    them) is named as such. A UTF-8 byte-order mark at the start is skipped, so a first '#' line stays a
+    comment.
     """
+    import codecs
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path={str(path)!r}: no such file")
+    raw = path.read_bytes()
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and "16" not in encoding:
+        raise ValueError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark); allowed: "
+                         "UTF-8 (re-save it as UTF-8), or pass encoding='utf-16'")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        lineno = raw[:exc.start].count(b"\n") + 1
+        bad = raw[exc.start:exc.start + 1]
+        raise ValueError(f"{path}:{lineno}: line {lineno} is not valid {encoding} text ({exc.reason}: byte {bad!r}); "
+                         "allowed: a UTF-8 file (re-save it as UTF-8), or pass the file's encoding, e.g. "
+                         "encoding='latin-1'") from None
     pairs = []
-    with path.open(encoding=encoding) as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            parts = line.split("\t")
-            if len(parts) != 2:
-                what = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
-                raise ValueError(f"{path}:{lineno}: expected 'source<TAB>target' (exactly one tab), "
-                                 f"found {what}: {line[:60]!r}")
-            src, tgt = tokenize_src(parts[0].strip()), tokenize_tgt(parts[1].strip())
-            if not src or not tgt:
-                side = "source" if not src else "target"
-                raise ValueError(f"{path}:{lineno}: the {side} side is empty: {line[:60]!r}")
-            pairs.append(Pair(list(src), list(tgt), [list(tgt)], lineno))
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            what = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
+            raise ValueError(f"{path}:{lineno}: expected 'source<TAB>target' (exactly one tab), "
+                             f"found {what}: {line[:60]!r}")
+        src, tgt = tokenize_src(parts[0].strip()), tokenize_tgt(parts[1].strip())
+        if not src or not tgt:
+            side = "source" if not src else "target"
+            raise ValueError(f"{path}:{lineno}: the {side} side is empty: {line[:60]!r}")
+        pairs.append(Pair(list(src), list(tgt), [list(tgt)], lineno))
     if not pairs:
         raise ValueError(f"{path}: no pairs found (the file is empty or only comments)")
     return pairs

@@ -87,7 +87,9 @@ class Vocab:
         return out
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.itos, ensure_ascii=False))
+        from ..checkpoint import write_text
+
+        write_text(path, json.dumps(self.itos, ensure_ascii=False))      # atomic: a crash leaves the old file
 
     @classmethod
     def load(cls, path) -> "Vocab":
@@ -98,6 +100,8 @@ def pad_batch(seqs, pad_id: int = PAD_ID, max_len: int | None = None):
     """List of id lists -> (tokens (B, T) long, lengths (B,) long); T = longest (or max_len, truncating)."""
     if len(seqs) == 0:
         raise ValueError("seqs is empty: a batch needs at least one sequence")
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
+        raise ValueError(f"max_len={max_len!r} is not allowed; allowed: None (no truncation) or a positive integer")
     lens = [min(len(s), max_len) if max_len else len(s) for s in seqs]
     T = max(max(lens), 1)
     out = torch.full((len(seqs), T), pad_id, dtype=torch.long)

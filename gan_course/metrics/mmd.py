@@ -26,13 +26,15 @@ def _check(x, y):
                              f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
         if len(t) < 2:
             raise ValueError(f"{name} needs at least 2 samples for the unbiased estimator; got {len(t)}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} holds NaN or inf values (a diverged generator?); allowed: finite samples")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension; got x {tuple(x.shape)} and y {tuple(y.shape)}")
 
 
 def rbf_mixture_kernel(a: torch.Tensor, b: torch.Tensor, bandwidths=BANDWIDTHS) -> torch.Tensor:
     """K[i, j] = sum_s exp(-||a_i - b_j||^2 / (2 s^2)): (n, d), (m, d) -> (n, m)."""
-    if not bandwidths or any(s <= 0 for s in bandwidths):
+    if not bandwidths or any(not s > 0 or s == float("inf") for s in bandwidths):   # NaN is refused too
         raise ValueError(f"bandwidths must be a non-empty list of positive numbers; got {bandwidths!r}")
     d2 = torch.cdist(a.double(), b.double()).pow(2)          # (n, m), in float64 for a clean ~0
     return sum(torch.exp(-d2 / (2 * s * s)) for s in bandwidths)

@@ -45,6 +45,11 @@ def mode_metrics(samples: torch.Tensor, centres: torch.Tensor, sigma: float, mod
                          f"{tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__}")
     if samples.shape[0] < 1:
         raise ValueError("samples must hold at least one sample")
+    if not isinstance(centres, torch.Tensor):
+        raise TypeError(f"centres must be a torch tensor (M, d); got {type(centres).__name__} (use torch.as_tensor)")
+    if not (isinstance(threshold, (int, float)) and threshold > 0 and threshold != float("inf")):
+        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: a positive finite number (> 0), "
+                         "the 3 of 'within 3 sigma'")
     if centres.dim() != 2 or centres.shape[1] != samples.shape[1]:
         raise ValueError(f"centres must have shape (M, {samples.shape[1]}); got {tuple(centres.shape)}")
     if not sigma > 0:

@@ -34,8 +34,11 @@ import torch
 SMOOTH_VALUE = 0.1  # NLTK SmoothingFunction().method1's epsilon, used by Texygen
 
 
-def _as_strings(seqs) -> list[str]:
+def _as_strings(seqs, name: str = "hypotheses") -> list[str]:
     """(n, T) tensor of ids, list of token lists, or list of space-joined strings -> list of strings."""
+    if isinstance(seqs, (str, bytes)):   # iterating it would score characters, silently
+        raise TypeError(f"{name} must be a list of sentences, got str {seqs[:40]!r}; allowed: a list of strings, "
+                        f"of token lists, or an (n, T) tensor of ids (wrap one sentence as [sentence])")
     if isinstance(seqs, torch.Tensor):
         if seqs.dim() != 2:
             raise ValueError(f"a tensor of sequences must be (n, T); got shape {tuple(seqs.shape)}")
@@ -66,7 +69,7 @@ def _closest_lens(lens: Counter) -> list[int]:
 
 def bleu(hypotheses, references, max_order: int = 4) -> float:
     """Texygen's BLEU-n: mean over hypotheses of sentence BLEU against the whole reference set, in [0, 1]."""
-    hyps, refs = _as_strings(hypotheses), _as_strings(references)
+    hyps, refs = _as_strings(hypotheses, "hypotheses"), _as_strings(references, "references")
     if not hyps:
         raise ValueError("hypotheses is empty: nothing to score")
     if not refs:
@@ -85,7 +88,7 @@ def self_bleu(samples, max_order: int = 4) -> float:
     """Texygen's Self-BLEU-n: mean over samples of BLEU against all the other samples, in [0, 1]."""
     from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
-    segs = _as_strings(samples)
+    segs = _as_strings(samples, "samples")
     if len(segs) < 2:
         raise ValueError(f"samples must hold at least 2 sentences for Self-BLEU; got {len(segs)}")
     scorer = bleu_scorer(max_order)

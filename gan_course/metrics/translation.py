@@ -24,8 +24,17 @@ from __future__ import annotations
 import sacrebleu
 
 
+def _not_one_string(name: str, items) -> list:
+    """`items` as a list; a bare str is refused (iterating it would score its characters, silently)."""
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"{name} must be a list of sentences, got str {items[:40]!r}; allowed: a list with one "
+                        f"item per sentence (wrap one sentence as [sentence])")
+    return list(items)
+
+
 def _string_refs(hypotheses, references) -> tuple[list[str], list[list[str]]]:
-    hyps = list(hypotheses)
+    hyps = _not_one_string("hypotheses", hypotheses)
+    references = _not_one_string("references", references)
     if not all(isinstance(h, str) for h in hyps):
         raise TypeError("hypotheses must be strings (join tokens with spaces first)")
     refs = []
@@ -41,6 +50,9 @@ def _string_refs(hypotheses, references) -> tuple[list[str], list[list[str]]]:
     return hyps, refs
 
 
+_TOKENIZERS = ("none", "zh", "13a", "intl", "char", "ja-mecab", "ko-mecab", "flores101", "flores200")
+
+
 def _ref_streams(refs: list[list[str]]) -> list[list[str]]:
     """sacrebleu wants one stream per reference index; items with fewer references repeat their first."""
     n = max(len(r) for r in refs)
@@ -49,6 +61,9 @@ def _ref_streams(refs: list[list[str]]) -> list[list[str]]:
 
 def bleu(hypotheses, references, tokenize: str = "13a") -> float:
     """Corpus BLEU (0..100) with sacrebleu's defaults; tokenize="none" for pre-tokenised strings."""
+    from .. import checks
+
+    checks.one_of("tokenize", tokenize, _TOKENIZERS)
     hyps, refs = _string_refs(hypotheses, references)
     return float(sacrebleu.corpus_bleu(hyps, _ref_streams(refs), tokenize=tokenize).score)
 
@@ -84,7 +99,7 @@ def _check_lengths(hyps, refs):
 
 def exact_match(hypotheses, references) -> float:
     """Fraction of hypotheses equal to (one of) their reference(s); strings or token lists."""
-    hyps, refs = list(hypotheses), list(references)
+    hyps, refs = _not_one_string("hypotheses", hypotheses), _not_one_string("references", references)
     _check_lengths(hyps, refs)
     hits = 0
     for h, r in zip(hyps, refs):
@@ -111,7 +126,7 @@ def token_error_rate(hypotheses, references) -> float:
     hypotheses: token lists; references: a token list per hypothesis, or a list of token lists (the
     closest one counts, as in G2P evaluation with several pronunciations).
     """
-    hyps, refs = list(hypotheses), list(references)
+    hyps, refs = _not_one_string("hypotheses", hypotheses), _not_one_string("references", references)
     _check_lengths(hyps, refs)
     errors = length = 0
     for h, r in zip(hyps, refs):

@@ -24,13 +24,15 @@ samples (judged by BLEU, Self-BLEU and forward/reverse perplexity in notebook 11
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import losses
+from .. import checks, losses
 from ..data.vocab import PAD_ID
 from .mlp import MLP
 from .sentence_vae import ConditionalDecoder, SentenceEncoder, bucket_batches, load_or_train, rec_nll, vae_batch
@@ -55,8 +57,16 @@ class ARAEConfig:
     gan_start: int = 0              # autoencoder-only steps before the GAN starts
     batch_size: int = 64            # sentences per step
     steps: int = 2000               # training steps (one autoencoder step + the GAN steps each)
-    clip: float = 1.0               # gradient-norm clipping of the autoencoder
+    clip: float | None = 1.0        # gradient-norm clipping of the autoencoder (None: none)
     seed: int = 0                   # seed of the initial weights, minibatches and noise
+
+    def __post_init__(self):
+        pos = checks.positive_int
+        checks.fields(self, vocab_size=checks.vocab_size, emb=pos, hidden=pos, d_code=pos,
+                      d_noise=pos, width=pos, depth=pos, noise_std=checks.nonneg_float, critic_steps=pos,
+                      gp_weight=checks.nonneg_float, enc_adv_weight=checks.nonneg_float,
+                      lr_ae=checks.learning_rate, lr_gan=checks.learning_rate, gan_start=checks.nonneg_int,
+                      batch_size=pos, steps=checks.nonneg_int, clip=checks.clip, seed=checks.nonneg_int)
 
 
 def check_config(cfg: ARAEConfig) -> None:
@@ -147,7 +157,8 @@ def ae_step(model: ARAE, opt_ae, seqs, noise_std: float, generator=None):
     loss = rec_nll(logits, targets).mean()
     opt_ae.zero_grad(set_to_none=True)
     loss.backward()
-    nn.utils.clip_grad_norm_([p for g in opt_ae.param_groups for p in g["params"]], model.cfg.clip)
+    clip = math.inf if model.cfg.clip is None else model.cfg.clip
+    nn.utils.clip_grad_norm_([p for g in opt_ae.param_groups for p in g["params"]], clip)
     opt_ae.step()
     return loss.item(), c.detach()
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import checks
 from ..data.vocab import BOS_ID, EOS_ID, PAD_ID, pad_batch
 
 CELLS = ("gru", "lstm")
@@ -34,6 +36,11 @@ class LMConfig:
     layers: int = 1           # stacked recurrent layers
     cell: str = "gru"         # "gru" or "lstm"
     dropout: float = 0.0      # dropout on embeddings and outputs (0 for small CPU runs)
+
+    def __post_init__(self):
+        checks.fields(self, vocab_size=checks.vocab_size, emb=checks.positive_int,
+                      hidden=checks.positive_int, layers=checks.positive_int,
+                      dropout=partial(checks.probability, hi_open=True))
 
 
 def check_sampling(temperature: float, top_k, vocab_size: int) -> None:
@@ -110,6 +117,11 @@ class LanguageModel(nn.Module):
         else:
             prefix = torch.as_tensor(prefix, dtype=torch.long, device=dev)
             prefix = prefix.expand(n, -1) if prefix.dim() == 1 else prefix
+            if prefix.dim() != 2 or prefix.shape[0] != n or prefix.shape[1] < 1:
+                raise ValueError(f"prefix has shape {tuple(prefix.shape)}; allowed: (P,) or (n={n}, P) ids, P >= 1")
+            if not bool((prefix[:, 0] == BOS_ID).all()):
+                raise ValueError(f"prefix must begin with <bos> (id {BOS_ID}); got first ids "
+                                 f"{prefix[:, 0].tolist()[:5]}")
         logits, _, state = self(prefix, return_state=True)  # read the prefix in one call
         out = torch.full((n, max_len), PAD_ID, dtype=torch.long, device=dev)
         done = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -151,6 +163,12 @@ def batches(seqs, batch_size: int, generator: torch.Generator | None = None, shu
 @torch.no_grad()
 def nll_per_token(model, seqs, batch_size: int = 512, device=None) -> float:
     """Held-out negative log-likelihood in nats per predicted token (every token after <bos>, <eos> included)."""
+    seqs = checks.non_empty("seqs", list(seqs), "id sequences")
+    short = [i for i, s in enumerate(seqs) if len(s) < 2]
+    if short:
+        raise ValueError(f"seqs[{short[0]}]={list(seqs[short[0]])!r} has nothing to predict; allowed: sequences of "
+                         "at least 2 ids (<bos> and one token)")
+    batch_size = checks.positive_int("batch_size", batch_size)
     was_training = model.training
     model.eval()
     device = device if device is not None else next(model.parameters()).device
@@ -180,6 +198,10 @@ def fit(model, seqs, steps: int, batch_size: int = 64, lr: float = 3e-3, clip: f
     """
     from ..train import DivergenceGuard
 
+    steps, batch_size = checks.nonneg_int("steps", steps), checks.positive_int("batch_size", batch_size)
+    lr, clip = checks.learning_rate("lr", lr), checks.clip("clip", clip)
+    seed, every = checks.nonneg_int("seed", seed), checks.positive_int("every", every)
+    checks.non_empty("seqs", seqs, "id sequences")
     device = device if device is not None else next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -192,7 +214,8 @@ def fit(model, seqs, steps: int, batch_size: int = 64, lr: float = 3e-3, clip: f
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         losses.append(loss.item())
         guard.check(step, loss=losses[-1])

@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import checks
 from .lm import check_sampling
 
 
@@ -49,6 +50,9 @@ class SeqGenConfig:
     hidden: int = 32          # LSTM state width (SeqGAN: 32)
     start_token: int = 0      # fed at the first step (SeqGAN uses token 0)
     init_std: float = 0.1     # every weight ~ N(0, init_std): 0.1 for SeqGAN's G, 1.0 for the oracle
+
+    def __post_init__(self):
+        checks.fields(self, emb=checks.positive_int, hidden=checks.positive_int, init_std=checks.nonneg_float)
 
 
 def sample_logits(logits, temperature: float = 1.0, generator: torch.Generator | None = None):
@@ -158,6 +162,7 @@ class SeqGenerator(nn.Module):
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}")
+        batch_size = checks.positive_int("batch_size", batch_size)
         check_sampling(temperature, None, self.config.vocab_size)
         outs = []
         for i in range(0, n, batch_size):
@@ -206,6 +211,12 @@ class Oracle(SeqGenerator):
 
     def nll(self, tokens, batch_size: int | None = 500) -> torch.Tensor:
         """Mean NLL per token of `tokens` under the oracle (its weights are frozen, so evaluated in chunks)."""
+        if isinstance(tokens, torch.Tensor) and tokens.dim() == 2:
+            if tokens.shape[0] == 0:
+                raise ValueError("samples is empty; allowed: a (N >= 1, seq_len) tensor of sequences")
+            if tokens.shape[1] != self.config.seq_len:
+                raise ValueError(f"samples have length {tokens.shape[1]}; allowed: the oracle's "
+                                 f"seq_len={self.config.seq_len}")
         return super().nll(tokens, batch_size=batch_size)
 
     @torch.no_grad()
@@ -229,6 +240,9 @@ def mle_epoch(G: SeqGenerator, opt, data, batch_size: int = 64, clip: float = 5.
     """One pass of maximum-likelihood (teacher-forced) training over `data` (N, T) in shuffled batches,
     with gradient-norm clipping at `clip` (SeqGAN's pretraining: Adam lr 0.01, batch 64, clip 5).
     Returns the mean training NLL per token of the epoch."""
+    batch_size, clip = checks.positive_int("batch_size", batch_size), checks.clip("clip", clip)
+    if len(data) == 0:
+        raise ValueError("data is empty; allowed: a (N >= 1, T) tensor of training sequences")
     G.train()
     order = torch.randperm(len(data), generator=generator)
     total = 0.0
@@ -237,7 +251,7 @@ def mle_epoch(G: SeqGenerator, opt, data, batch_size: int = 64, clip: float = 5.
         _, loss = G(G.inputs_for(x), x)                   # mean NLL per token
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(G.parameters(), clip)
+        nn.utils.clip_grad_norm_(G.parameters(), math.inf if clip is None else clip)
         opt.step()
         total += loss.item() * len(x)
     return total / len(data)
@@ -257,18 +271,21 @@ def oracle_data(oracle: Oracle, n_train: int = 10_000, n_test: int = 10_000, see
         path = Path(cache_dir) / (f"oracle-s{oracle.seed}-v{c.vocab_size}-t{c.seq_len}-e{c.emb}-h{c.hidden}"
                                   f"-d{seed}-{n_train}-{n_test}.pt")
         if path.is_file():
-            d = torch.load(path, weights_only=True)
-            return d["train"], d["test"]
+            try:        # a cache is rebuilt from its seed when damaged (truncated by a crash, foreign)
+                d = torch.load(path, weights_only=True)
+                return d["train"], d["test"]
+            except Exception as exc:  # noqa: BLE001
+                import warnings
+
+                warnings.warn(f"the oracle data cache {str(path)!r} is unreadable ({str(exc)[:80]}); rebuilding it "
+                              "from its seed", stacklevel=2)
     cpu = Oracle(oracle.seed, oracle.config) if oracle.device.type != "cpu" else oracle
     x = cpu.sample(n_train + n_test, generator=torch.Generator().manual_seed(seed))
     train, test = x[:n_train].clone(), x[n_train:].clone()
     if path is not None:
-        import os
+        from ..checkpoint import atomic_write
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save({"train": train, "test": test}, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save({"train": train, "test": test}, f))
     return train, test
 
 

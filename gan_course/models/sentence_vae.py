@@ -58,8 +58,15 @@ class SentenceVAEConfig:
     lr: float = 3e-3                # Adam learning rate
     batch_size: int = 64            # sentences per step
     steps: int = 2000               # training steps
-    clip: float = 1.0               # gradient norm clipping
+    clip: float | None = 1.0        # gradient norm clipping (None: none)
     seed: int = 0                   # seed of the initial weights, minibatches and noise
+
+    def __post_init__(self):
+        checks.fields(self, vocab_size=checks.vocab_size, emb=checks.positive_int,
+                      hidden=checks.positive_int, z_to_init=checks.boolean, z_to_input=checks.boolean,
+                      kl_warmup=checks.nonneg_int, free_bits=checks.nonneg_float, lr=checks.learning_rate,
+                      batch_size=checks.positive_int, steps=checks.nonneg_int, clip=checks.clip,
+                      seed=checks.nonneg_int)
 
 
 def check_config(cfg: SentenceVAEConfig) -> None:
@@ -373,7 +380,7 @@ def vae_step(model: SentenceVAE, opt, seqs, beta: float, generator=None) -> dict
     loss = vae_objective(rec, kl_dims, beta=beta, free_bits=cfg.free_bits)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+    nn.utils.clip_grad_norm_(model.parameters(), math.inf if cfg.clip is None else cfg.clip)
     opt.step()
     kl = kl_dims.sum(1).mean().item()
     return {"rec": rec.mean().item(), "kl": kl, "loss": loss.item(), "elbo": -(rec.mean().item() + kl),
@@ -454,7 +461,7 @@ def fit_lm(lm_cfg, train_seqs, steps: int, batch_size: int = 64, lr: float = 3e-
         loss = rec_nll(logits, targets).mean()                                 # nats per sentence, like the VAE
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        nn.utils.clip_grad_norm_(model.parameters(), math.inf if clip is None else clip)
         opt.step()
         return {"nll": loss.item()}
 
@@ -499,6 +506,8 @@ def iw_nll(model: SentenceVAE, seqs, k: int = 50, batch_size: int = 64, generato
     An upper bound on the NLL that decreases toward it as k grows; k = 1 gives -ELBO (one sample)."""
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer (importance samples); got {k!r}")
+    checks.non_empty("seqs", seqs, "sentences (id lists)")
+    batch_size = checks.positive_int("batch_size", batch_size)
     was = model.training
     model.eval()
     out = []
@@ -536,6 +545,9 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01):
 @torch.no_grad()
 def evaluate(model: SentenceVAE, seqs, k: int = 50, generator=None) -> dict:
     """NLL (importance-weighted, k samples), KL and active units on `seqs`, in nats per sentence and token."""
+    if len(seqs) < 2:
+        raise ValueError(f"seqs holds {len(seqs)} sentence(s); allowed: at least 2 (active units are a variance "
+                         "over sentences)")
     nll = iw_nll(model, seqs, k=k, generator=generator)
     mu, kl = posterior_stats(model, seqs)
     n_tok = sum(len(s) - 1 for s in seqs)

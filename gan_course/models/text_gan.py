@@ -68,6 +68,9 @@ class CNNDiscriminator(nn.Module):
         """(B, T) ids or (B, T, V) one-hots -> pooled features (B, F)."""
         V, T = self.config.vocab_size, self.config.seq_len
         if x.dim() == 2 and not x.is_floating_point():
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= V):
+                raise ValueError(f"D's input ids are in {int(x.min())}..{int(x.max())}; allowed: ids in 0..{V - 1} "
+                                 f"(D's vocab_size={V}; do the generator's and D's vocabularies agree?)")
             e = self.embed(x)                                         # (B, T, E)
         elif x.dim() == 3 and x.is_floating_point() and x.shape[-1] == V:
             e = x @ self.embed.weight                                 # (B, T, E): mixtures of embeddings

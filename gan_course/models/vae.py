@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -59,6 +60,12 @@ class VAEConfig:
     eval_every: int = 250               # steps between held-out (validation) checks; the best weights are kept
     seed: int = 0                       # seed of the initial weights and the minibatch order
 
+    def __post_init__(self):
+        pos = checks.positive_int
+        checks.fields(self, d_x=pos, n_levels=partial(checks.integer, minimum=2), width=pos, depth=pos,
+                      beta=checks.nonneg_float, lr=checks.learning_rate, batch_size=pos, steps=checks.nonneg_int,
+                      eval_every=pos, seed=checks.nonneg_int)
+
 
 @dataclass
 class AAEConfig:
@@ -80,6 +87,13 @@ class AAEConfig:
     batch_size: int = 128               # images per step
     steps: int = 2000                   # training steps
     seed: int = 0                       # seed of the initial weights, minibatches and prior samples
+
+    def __post_init__(self):
+        pos = checks.positive_int
+        checks.fields(self, d_x=pos, n_levels=partial(checks.integer, minimum=2), width=pos, depth=pos,
+                      conditional=checks.boolean, stochastic=checks.boolean, d_width=pos, d_depth=pos,
+                      lr=checks.learning_rate, lr_d=checks.learning_rate, lr_g=checks.learning_rate,
+                      batch_size=pos, steps=checks.nonneg_int, seed=checks.nonneg_int)
 
 
 # ---------------------------------------------------------------------------------------- modules

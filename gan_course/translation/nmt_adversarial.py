@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import checks
 from ..data.parallel import batch as make_batch
 from ..data.vocab import BOS_ID, EOS_ID, PAD_ID, pad_batch
 from .seq2seq import Seq2Seq, eval_mode
@@ -43,6 +44,11 @@ class AdversarialConfig:
     temperature: float = 1.0      # sampling temperature of y' ~ G (1 = the model's distribution)
     max_len: int = 40             # longest sampled translation
     seed: int = 0                 # batch order, sampling and D's initialisation
+
+    def __post_init__(self):
+        checks.fields(self, steps=checks.nonneg_int, batch_size=checks.positive_int, lr_g=checks.learning_rate,
+                      lr_d=checks.learning_rate, d_pretrain=checks.nonneg_int, mle_weight=checks.nonneg_float,
+                      temperature=checks.positive_float, max_len=checks.positive_int, seed=checks.nonneg_int)
 
 
 class PairDiscriminator(nn.Module):
@@ -127,6 +133,9 @@ def train_adversarial(G: Seq2Seq, D: PairDiscriminator, pairs, src_vocab, tgt_vo
     """Pretrain D against the starting G, then alternate d_step and g_step; returns the history."""
     from ..train import DivergenceGuard, loop
 
+    if not isinstance(cfg, AdversarialConfig):
+        raise TypeError(f"cfg must be an AdversarialConfig; got {type(cfg).__name__}")
+    checks.non_empty("pairs", pairs, "training pairs")
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(cfg.seed)
     sample_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1) if device.type != "cpu" else \
@@ -146,7 +155,10 @@ def train_adversarial(G: Seq2Seq, D: PairDiscriminator, pairs, src_vocab, tgt_vo
 
     def step(i):
         logs = d_step(D, opt_d, G, next_batch(), cfg, sample_gen)
-        logs.update(g_step(G, D, opt_g, next_batch(), cfg, sample_gen))
+        try:
+            logs.update(g_step(G, D, opt_g, next_batch(), cfg, sample_gen))
+        except FloatingPointError:      # G's weights diverged and its sampler cannot draw: let the guard restore
+            logs.update(reward=float("nan"), loss_mle=float("nan"))
         return logs
 
     guard = DivergenceGuard(G, D, optimizers=[opt_g, opt_d], hint="lower lr_g or raise mle_weight")

@@ -22,6 +22,8 @@ source), so notebook 14 can share one encoder between two decoders.
 """
 from __future__ import annotations
 
+import math
+
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +48,11 @@ class Seq2SeqConfig:
     attention: str = "general"     # "general" (Luong, multiplicative) or "additive" (Bahdanau)
 
     def __post_init__(self):
-        for name in ("src_vocab", "tgt_vocab", "emb", "hidden"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        pos = checks.positive_int
+        checks.fields(self, src_vocab=pos, tgt_vocab=pos, emb=pos, hidden=pos)
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention={self.attention!r}; allowed values: {', '.join(ATTENTIONS)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        checks.fields(self, dropout=lambda n, v: checks.probability(n, v, hi_open=True))
 
 
 @dataclass
@@ -96,6 +95,13 @@ class Encoder(nn.Module):
         """src (B, S) ids, src_len (B,) -> Encoded. `embed` replaces the own embedding (shared encoders)."""
         if src.dim() != 2 or src_len.shape != src.shape[:1]:
             raise ValueError(f"src must be (B, S) and src_len (B,); got {tuple(src.shape)} and {tuple(src_len.shape)}")
+        n_vocab = (embed or self.embed).num_embeddings
+        if src.numel() and (int(src.min()) < 0 or int(src.max()) >= n_vocab):
+            raise ValueError(f"src holds ids {int(src.min())}..{int(src.max())}; allowed: ids in 0..{n_vocab - 1} "
+                             "(the source vocabulary; were the vocabularies swapped?)")
+        if src_len.numel() and (int(src_len.min()) < 0 or int(src_len.max()) > src.shape[1]):
+            raise ValueError(f"src_len holds lengths {int(src_len.min())}..{int(src_len.max())}; allowed: "
+                             f"0..{src.shape[1]} (the padded source length)")
         x = self.drop((embed or self.embed)(src))                                   # (B, S, E)
         packed = nn.utils.rnn.pack_padded_sequence(x, src_len.cpu().clamp(min=1), batch_first=True,
                                                    enforce_sorted=False)
@@ -171,7 +177,7 @@ def greedy_decode(decoder: Decoder, enc: Encoded, max_len: int = 40) -> Decoded:
 def sample_decode(decoder: Decoder, enc: Encoded, max_len: int = 40, temperature: float = 1.0,
                   generator: torch.Generator | None = None) -> Decoded:
     """Sample y_t ~ softmax(logits / temperature) until <eos>; the scores are log p at temperature 1."""
-    if temperature <= 0:
+    if not isinstance(temperature, (int, float)) or not temperature > 0 or temperature == float("inf"):
         raise ValueError(f"temperature must be > 0 for sampling; got {temperature} (use greedy_decode for 0)")
     return _decode(decoder, enc, max_len, temperature=temperature, generator=generator)
 
@@ -179,6 +185,7 @@ def sample_decode(decoder: Decoder, enc: Encoded, max_len: int = 40, temperature
 def _decode(decoder, enc, max_len, temperature, generator=None) -> Decoded:
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1; got {max_len}")
+    max_len = checks.positive_int("max_len", max_len)
     B = enc.memory.shape[0]
     y = torch.full((B,), BOS_ID, dtype=torch.long, device=enc.memory.device)
     h = enc.h0
@@ -191,6 +198,9 @@ def _decode(decoder, enc, max_len, temperature, generator=None) -> Decoded:
             y = logp.argmax(-1)
         else:
             probs = torch.softmax(logp / temperature, dim=-1)
+            if not torch.isfinite(probs).all():     # diverged weights: say so, not torch's multinomial error
+                raise FloatingPointError("the translator's output probabilities are not finite (NaN/inf): its "
+                                         "weights diverged; lower the learning rate")
             y = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         scores = scores + torch.where(alive, logp.gather(1, y[:, None]).squeeze(1), torch.zeros_like(scores))
         toks.append(torch.where(alive, y, torch.full_like(y, PAD_ID)))
@@ -224,6 +234,7 @@ def beam_decode(decoder: Decoder, enc: Encoded, beam: int = 5, max_len: int = 40
         raise ValueError(f"max_len must be >= 1; got {max_len}")
     if length_penalty < 0:
         raise ValueError(f"length_penalty must be >= 0; got {length_penalty}")
+    length_penalty = checks.nonneg_float("length_penalty", length_penalty)
     B, S = enc.mask.shape
     K = beam
     dev = enc.memory.device
@@ -350,6 +361,9 @@ def train_mle(model: Seq2Seq, pairs, src_vocab, tgt_vocab, steps: int, batch_siz
 
     if steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps}")
+    steps, batch_size = checks.positive_int("steps", steps), checks.positive_int("batch_size", batch_size)
+    lr, clip, seed = checks.learning_rate("lr", lr), checks.clip("clip", clip), checks.nonneg_int("seed", seed)
+    checks.non_empty("pairs", pairs, "training pairs")
     device = next(model.parameters()).device
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     # warm-up over the first 10% of the steps; torch's OneCycleLR divides by zero when that is exactly one
@@ -369,7 +383,7 @@ def train_mle(model: Seq2Seq, pairs, src_vocab, tgt_vocab, steps: int, batch_siz
         _, loss = model(src, src_len, tgt_in, tgt_out)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf if clip is None else clip)
         opt.step()
         sched.step()
         return {"loss": loss.item()}
@@ -382,15 +396,36 @@ def train_mle(model: Seq2Seq, pairs, src_vocab, tgt_vocab, steps: int, batch_siz
 
 
 def translate(model: Seq2Seq, sources, src_vocab, tgt_vocab, beam: int = 1, batch_size: int = 500,
-              max_len: int = 40) -> list[list[str]]:
-    """Token lists in -> token lists out (greedy for beam=1, else the best beam hypothesis)."""
-    from ..data.vocab import pad_batch
+              max_len: int = 40, unknown: str = "unk") -> list[list[str]]:
+    """Token lists in -> token lists out (greedy for beam=1, else the best beam hypothesis).
 
+    unknown: "unk" maps words the source vocabulary lacks to <unk> (and warns when a sentence has no known
+    word at all: its translation is a guess), "error" refuses them with a KeyError naming them. An empty
+    source sentence is refused.
+    """
+    import warnings
+
+    from ..data.vocab import UNK_ID, pad_batch
+
+    checks.one_of("unknown", unknown, ("unk", "error"))
+    batch_size = checks.positive_int("batch_size", batch_size)
     device = next(model.parameters()).device
     out = []
+    if isinstance(sources, str):
+        raise TypeError("sources must be a list of token lists, got str; allowed: e.g. [['seventy', 'one']]")
     sources = list(sources)
+    encoded = []
+    for j, s in enumerate(sources):
+        ids = src_vocab.encode(s, unknown=unknown)
+        if not ids:
+            raise ValueError(f"sources[{j}] is empty; allowed: sentences of at least one token")
+        if all(t == UNK_ID for t in ids):
+            warnings.warn(f"sources[{j}]={list(s)[:8]!r}: no word is in the source vocabulary, so its translation "
+                          "is a guess (pass unknown='error' to refuse such sentences; were the vocabularies "
+                          "swapped?)", stacklevel=2)
+        encoded.append(ids)
     for i in range(0, len(sources), batch_size):
-        src, src_len = pad_batch([src_vocab.encode(s) for s in sources[i:i + batch_size]])
+        src, src_len = pad_batch(encoded[i:i + batch_size])
         src, src_len = src.to(device), src_len.to(device)
         if beam == 1:
             ids = model.greedy(src, src_len, max_len).tokens
@@ -420,9 +455,16 @@ class NumberRecipe:
     lr: float = 3e-3
     seed: int = 0                # initialisation and batch order
 
+    def __post_init__(self):
+        pos = checks.positive_int
+        checks.fields(self, n_train=pos, n_valid=pos, n_test=pos, data_seed=checks.nonneg_int, emb=pos,
+                      hidden=pos, dropout=lambda n, v: checks.probability(n, v, hi_open=True), steps=pos,
+                      batch_size=pos, lr=checks.learning_rate, seed=checks.nonneg_int)
+
     @classmethod
     def for_mode(cls, fast: bool, **overrides) -> "NumberRecipe":
         """The full recipe, or the FAST one (a smaller corpus and fewer steps: under a minute)."""
+        fast = checks.boolean("fast", fast)
         base = dict(n_train=4000, n_valid=200, n_test=300, steps=120) if fast else {}
         return cls(**{**base, **overrides})
 
