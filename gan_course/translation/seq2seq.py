@@ -183,8 +183,6 @@ def sample_decode(decoder: Decoder, enc: Encoded, max_len: int = 40, temperature
 
 
 def _decode(decoder, enc, max_len, temperature, generator=None) -> Decoded:
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1; got {max_len}")
     max_len = checks.positive_int("max_len", max_len)
     B = enc.memory.shape[0]
     y = torch.full((B,), BOS_ID, dtype=torch.long, device=enc.memory.device)
@@ -232,8 +230,6 @@ def beam_decode(decoder: Decoder, enc: Encoded, beam: int = 5, max_len: int = 40
         raise ValueError(f"beam must be a positive integer; got {beam!r}")
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1; got {max_len}")
-    if length_penalty < 0:
-        raise ValueError(f"length_penalty must be >= 0; got {length_penalty}")
     length_penalty = checks.nonneg_float("length_penalty", length_penalty)
     B, S = enc.mask.shape
     K = beam
@@ -359,8 +355,6 @@ def train_mle(model: Seq2Seq, pairs, src_vocab, tgt_vocab, steps: int, batch_siz
     from ..data.parallel import batches
     from ..train import DivergenceGuard, loop
 
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps}")
     steps, batch_size = checks.positive_int("steps", steps), checks.positive_int("batch_size", batch_size)
     lr, clip, seed = checks.learning_rate("lr", lr), checks.clip("clip", clip), checks.nonneg_int("seed", seed)
     checks.non_empty("pairs", pairs, "training pairs")
