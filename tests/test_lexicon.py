@@ -57,7 +57,15 @@ def test_adversary_step_changes_W_and_keeps_it_near_orthogonal():
     W1 = gan.W
     assert np.isfinite(logs["loss_d"]) and np.isfinite(logs["loss_w"])
     assert np.abs(W1 - W0).max() > 1e-4                       # the generator moved
-    assert np.abs(W1 @ W1.T - np.eye(5)).max() < 0.05         # and stayed near-orthogonal
+    assert np.abs(W1 @ W1.T - np.eye(5)).max() < 0.1          # and stayed near-orthogonal,
+    free = L.LexiconGAN(X, Y, L.LexiconConfig(steps=1, batch_size=16, beta=0.0), seed=0)
+    for _ in range(20):
+        free.step()                                           # unlike the same game without the pull-back
+    err = lambda W: np.abs(W @ W.T - np.eye(5)).max()
+    assert err(W1) < err(free.W)
+    many = L.LexiconGAN(X, Y, L.LexiconConfig(steps=1, batch_size=16), seed=0, games=3)
+    many.step()
+    assert many.maps().shape == (3, 5, 5)                     # restarts side by side
 
 
 def test_orthogonalize_is_a_step_towards_orthogonal():

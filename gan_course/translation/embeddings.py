@@ -10,7 +10,8 @@ not learned: for every word w and every context c = (offset o, word u) with 1 <=
 may be the sentence boundary <s> or </s>,
 
     C[w, c] = number of times u stands o places from w                          (V, 2 window (V + 2))
-    M       = sqrt(C / sum C)          the Hellinger transform (square roots of probabilities), or
+    M       = sqrt(C / N)              the Hellinger transform (square roots of counts per sentence, N
+                                       sentences; Lebret & Collobert use probabilities C / sum C), or
     M       = max(0, log(C sum C / (C 1) (1^T C)))   positive PMI, transform="ppmi"
     M       = U S V^T,   vectors X = U_d S_d^(1/2)   the d largest singular values        (V, d)
 
@@ -90,8 +91,12 @@ def cooccurrence(text, words, window: int = 2) -> np.ndarray:
     return C.reshape(len(words), -1)
 
 
-def factorise(C: np.ndarray, dim: int, transform: str = "hellinger") -> np.ndarray:
-    """The transformed co-occurrence matrix M and its rank-`dim` factor X = U_d S_d^(1/2)  (V, dim)."""
+def factorise(C: np.ndarray, dim: int, transform: str = "hellinger", n_sentences: int | None = None) -> np.ndarray:
+    """The transformed co-occurrence matrix M and its rank-`dim` factor X = U_d S_d^(1/2)  (V, dim).
+
+    Hellinger: M = sqrt(C / n_sentences), counts PER SENTENCE (default: per co-occurrence, C / sum C).
+    Per sentence is what makes two corpora of as many sentences comparable when one language spends
+    more words on the same numbers ("one hundred and two" vs "cent deux")."""
     dim = checks.positive_int("dim", dim)
     checks.one_of("transform", transform, TRANSFORMS)
     if dim > min(C.shape):
@@ -99,7 +104,7 @@ def factorise(C: np.ndarray, dim: int, transform: str = "hellinger") -> np.ndarr
                          f"co-occurrence matrix)")
     P = C / C.sum()
     if transform == "hellinger":
-        M = np.sqrt(P)
+        M = np.sqrt(C / checks.positive_int("n_sentences", n_sentences)) if n_sentences is not None else np.sqrt(P)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             pmi = np.log(P / (P.sum(1, keepdims=True) * P.sum(0, keepdims=True)))
@@ -113,4 +118,4 @@ def train_embeddings(text, words, dim: int = 12, window: int = 2, transform: str
     """Vectors for `words` (every token of `text` must be one) from the corpus alone."""
     C = cooccurrence(text, words, window)
     counts = C.sum(1) / (2 * window)
-    return WordVectors(list(words), factorise(C, dim, transform), counts)
+    return WordVectors(list(words), factorise(C, dim, transform, n_sentences=len(text)), counts)

@@ -36,12 +36,10 @@ trains on it.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import checks
@@ -63,9 +61,10 @@ def procrustes(A, B) -> np.ndarray:
 
 
 def orthogonalize(W, beta: float = 0.001):
-    """MUSE's update W <- (1 + beta) W - beta (W W^T) W (numpy array or torch tensor, returned new)."""
+    """MUSE's update W <- (1 + beta) W - beta (W W^T) W (numpy array or torch tensor, returned new;
+    a stack (R, d, d) of matrices is updated matrix by matrix)."""
     beta = checks.nonneg_float("beta", beta)
-    return (1 + beta) * W - beta * (W @ W.T) @ W
+    return (1 + beta) * W - beta * (W @ W.swapaxes(-1, -2)) @ W
 
 
 def similarity(X, Y, metric: str = "cosine") -> np.ndarray:
@@ -139,77 +138,87 @@ class LexiconConfig:
         self.seed = checks.nonneg_int("LexiconConfig.seed", self.seed)
 
 
-class Discriminator(nn.Module):
-    """D(v) -> logit that v is a mapped SOURCE vector (not a target one). MUSE's shape, narrower."""
-
-    def __init__(self, dim: int, hidden: int = 64, dropout: float = 0.1):
-        super().__init__()
-        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
-
-    def forward(self, v):
-        return self.net(v).squeeze(-1)
-
-
 class LexiconGAN:
-    """W (the generator, a d x d matrix) against D. `step()` is one round of the game; W stays near-orthogonal.
+    """`games` independent copies of the game, W_r (the generators, d x d) against D_r, run side by side
+    as one batch of tensors (R, ...) so that many restarts cost about as much as one on a CPU.
 
-        gan = LexiconGAN(X, Y, cfg, seed=0)
+    D_r is MUSE's discriminator, narrower: dropout on the input, two hidden layers with LeakyReLU(0.2),
+    one logit that the vector is a MAPPED SOURCE word. Each W_r starts as a random rotation.
+
+        gan = LexiconGAN(X, Y, cfg, games=8)
         for _ in range(cfg.steps): logs = gan.step()
-        gan.W       # (d, d) numpy: source -> target space
+        gan.maps()      # (R, d, d) numpy: source -> target space, one map per game;  gan.W = maps()[0]
     """
 
-    def __init__(self, X, Y, cfg: LexiconConfig, seed: int | None = None):
+    def __init__(self, X, Y, cfg: LexiconConfig, seed: int | None = None, games: int = 1):
         X, Y = np.asarray(X, dtype=np.float32), np.asarray(Y, dtype=np.float32)
         if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
             raise ValueError(f"X and Y must be (n, d) and (m, d) with the same d; got {X.shape} and {Y.shape}")
         self.cfg = cfg
-        g = torch.Generator().manual_seed(cfg.seed if seed is None else seed)
-        self.gen = g
-        d = X.shape[1]
+        self.R = R = checks.positive_int("games", games)
+        self.gen = g = torch.Generator().manual_seed(cfg.seed if seed is None else seed)
+        d, h = X.shape[1], cfg.dis_hidden
         self.X, self.Y = torch.from_numpy(X), torch.from_numpy(Y)
-        q, _ = torch.linalg.qr(torch.randn(d, d, generator=g))    # a random rotation to start from
-        self.map = nn.Linear(d, d, bias=False)
-        with torch.no_grad():
-            self.map.weight.copy_(q)
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
-        self.D = Discriminator(d, cfg.dis_hidden, cfg.dis_dropout)
-        self.opt_w = torch.optim.SGD(self.map.parameters(), lr=cfg.lr)
-        self.opt_d = torch.optim.SGD(self.D.parameters(), lr=cfg.lr)
+        q, r = torch.linalg.qr(torch.randn(R, d, d, generator=g))
+        q = q * torch.sign(torch.diagonal(r, dim1=1, dim2=2))[:, None, :]   # uniform over rotations
+        init = lambda *shape: (torch.rand(*shape, generator=g) * 2 - 1) / np.sqrt(shape[-2])
+        self.Wmap = q.clone().requires_grad_(True)                                      # (R, d, d)
+        self.dis = [init(R, d, h), torch.zeros(R, 1, h), init(R, h, h), torch.zeros(R, 1, h),
+                    init(R, h, 1), torch.zeros(R, 1, 1)]
+        for t in self.dis:
+            t.requires_grad_(True)
+        self.opt_w = torch.optim.SGD([self.Wmap], lr=cfg.lr)
+        self.opt_d = torch.optim.SGD(self.dis, lr=cfg.lr)
+
+    def maps(self) -> np.ndarray:
+        return self.Wmap.detach().numpy().astype(float).copy()
 
     @property
     def W(self) -> np.ndarray:
-        return self.map.weight.detach().numpy().astype(float).copy()
+        return self.maps()[0]
+
+    def D(self, v, train: bool = False):
+        """v (R, n, d) -> logits (R, n), each game with its own discriminator."""
+        if train and self.cfg.dis_dropout > 0:
+            keep = (torch.rand(v.shape, generator=self.gen) >= self.cfg.dis_dropout).float()
+            v = v * keep / (1 - self.cfg.dis_dropout)
+        W1, b1, W2, b2, W3, b3 = self.dis
+        h = F.leaky_relu(v @ W1 + b1, 0.2)
+        h = F.leaky_relu(h @ W2 + b2, 0.2)
+        return (h @ W3 + b3).squeeze(-1)
 
     def _batch(self):
-        bs = self.cfg.batch_size
-        xi = torch.randint(0, len(self.X), (bs,), generator=self.gen)
-        yi = torch.randint(0, len(self.Y), (bs,), generator=self.gen)
+        bs, R = self.cfg.batch_size, self.R
+        x = self.X[torch.randint(0, len(self.X), (R, bs), generator=self.gen)]           # (R, bs, d)
+        y = self.Y[torch.randint(0, len(self.Y), (R, bs), generator=self.gen)]
         s = self.cfg.smooth
-        labels = torch.cat([torch.full((bs,), 1 - s), torch.full((bs,), s)])   # mapped source: 1 - s
-        return self.X[xi], self.Y[yi], labels
+        labels = torch.cat([torch.full((R, bs), 1 - s), torch.full((R, bs), s)], dim=1)  # mapped source: 1 - s
+        return x, y, labels
+
+    def _loss(self, logits, labels):
+        """Sum over games of each game's mean BCE: every game gets exactly its own gradient."""
+        return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(1).sum()
 
     def d_step(self) -> float:
-        self.D.train()
         x, y, labels = self._batch()
         with torch.no_grad():
-            v = torch.cat([self.map(x), y])
-        loss = F.binary_cross_entropy_with_logits(self.D(v), labels)
+            v = torch.cat([x @ self.Wmap.transpose(1, 2), y], dim=1)                    # W x, y
+        loss = self._loss(self.D(v, train=True), labels)
         self.opt_d.zero_grad()
         loss.backward()
         self.opt_d.step()
-        return loss.item()
+        return loss.item() / self.R
 
     def w_step(self) -> float:
-        self.D.eval()
         x, y, labels = self._batch()
-        loss = F.binary_cross_entropy_with_logits(self.D(torch.cat([self.map(x), y])), 1 - labels)
+        v = torch.cat([x @ self.Wmap.transpose(1, 2), y], dim=1)
+        loss = self._loss(self.D(v), 1 - labels)                      # W wants D to get it wrong
         self.opt_w.zero_grad()
         loss.backward()
         self.opt_w.step()
         with torch.no_grad():
-            self.map.weight.copy_(orthogonalize(self.map.weight, self.cfg.beta))
-        return loss.item()
+            self.Wmap.copy_(orthogonalize(self.Wmap, self.cfg.beta))
+        return loss.item() / self.R
 
     def step(self) -> dict:
         loss_d = [self.d_step() for _ in range(self.cfg.dis_steps)]
@@ -247,19 +256,19 @@ def refine(W, X, Y, iterations: int, k: int = 3, metric: str = "cosine", callbac
     return W, pairs, history
 
 
-def induce(X, Y, cfg: LexiconConfig, callback=None) -> Induction:
-    """MUSE end to end: `cfg.restarts` adversaries, each refined; keep the best unsupervised criterion.
+def induce(X, Y, cfg: LexiconConfig, callback=None, every: int = 100) -> Induction:
+    """MUSE end to end: `cfg.restarts` adversaries (played side by side), each refined by Procrustes;
+    the one with the best unsupervised criterion is kept.
 
-    callback(restart, step, gan) is called every 100 adversarial steps (for plots and widgets)."""
+    callback(step, gan) is called every `every` adversarial steps (for plots and widgets)."""
     X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
+    gan = LexiconGAN(X, Y, cfg, seed=cfg.seed, games=cfg.restarts)
+    for t in range(cfg.steps):
+        gan.step()
+        if callback is not None and (t + 1) % every == 0:
+            callback(t + 1, gan)
     runs = []
-    for r in range(cfg.restarts):
-        gan = LexiconGAN(X, Y, cfg, seed=cfg.seed * 1000 + r)
-        for t in range(cfg.steps):
-            gan.step()
-            if callback is not None and (t + 1) % 100 == 0:
-                callback(r, t + 1, gan)
-        W_adv = gan.W
+    for W_adv in gan.maps():
         crit_adv = criterion(X @ W_adv.T, Y, cfg.k, cfg.metric)
         W, pairs, hist = refine(W_adv, X, Y, cfg.refinements, cfg.k, cfg.metric)
         runs.append({"W_adv": W_adv, "criterion_adv": crit_adv, "W": W, "pairs": pairs, "refinements": hist,

@@ -345,16 +345,21 @@ def train_rounds(model: UnsupervisedTranslator, data: Monolingual, first, cfg: R
     per_round, history = [], {}
     frozen = first
     for k in range(1, cfg.rounds + 1):
+        # the round's batches are drawn first, so that the frozen model translates only the sentences
+        # the round will read (not the whole corpus: decoding is the slow part of a round)
+        plan = {lang: rng.integers(0, len(data.text[lang]), (cfg.steps_per_round, cfg.batch_size))
+                for lang in (a, b)}
         synth = {}
         if cfg.use_backtranslation:                        # the round's pairs, from the frozen model only
             for src, tgt in ((a, b), (b, a)):
-                room = max(len(s) for s in data.text[src]) + 6
-                synth[src] = [fix(t) for t in frozen.translate(data.text[src], src, tgt, max_len=room)]
+                used = np.unique(plan[src]).tolist()
+                room = max(len(data.text[src][j]) for j in used) + 6
+                out = frozen.translate([data.text[src][j] for j in used], src, tgt, max_len=room)
+                synth[src] = {j: fix(t) for j, t in zip(used, out)}
 
         def step(i):
             model.train()
-            ia = rng.integers(0, len(data.text[a]), cfg.batch_size)
-            ib = rng.integers(0, len(data.text[b]), cfg.batch_size)
+            ia, ib = plan[a][i], plan[b][i]
             xa, xb = [data.text[a][j] for j in ia], [data.text[b][j] for j in ib]
             enc_a, enc_b = model.encode([noise(s) for s in xa], a), model.encode([noise(s) for s in xb], b)
             loss = model.reconstruction_loss(enc_a, xa, a) + model.reconstruction_loss(enc_b, xb, b)
