@@ -45,6 +45,7 @@ class WordVectors:
     words: list                   # the vocabulary, in the order of the rows
     vectors: np.ndarray           # (V, dim)
     counts: np.ndarray            # (V,) how often each word occurs in the corpus
+    lang: str = ""                # the language, for the dictionaries built from these vectors
 
     def index(self, word: str) -> int:
         try:
@@ -114,8 +115,9 @@ def factorise(C: np.ndarray, dim: int, transform: str = "hellinger", n_sentences
     return X * np.sign(X[np.abs(X).argmax(0), range(dim)])     # a fixed sign per column: reproducible
 
 
-def train_embeddings(text, words, dim: int = 12, window: int = 2, transform: str = "hellinger") -> WordVectors:
+def train_embeddings(text, words, dim: int = 12, window: int = 2, transform: str = "hellinger",
+                     lang: str = "") -> WordVectors:
     """Vectors for `words` (every token of `text` must be one) from the corpus alone."""
     C = cooccurrence(text, words, window)
     counts = C.sum(1) / (2 * window)
-    return WordVectors(list(words), factorise(C, dim, transform, n_sentences=len(text)), counts)
+    return WordVectors(list(words), factorise(C, dim, transform, n_sentences=len(text)), counts, lang)

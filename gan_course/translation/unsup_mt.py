@@ -407,3 +407,43 @@ def check_sentences(text, vocab: Vocab, name: str = "text") -> list:
     """Every sentence non-empty and every token in `vocab` (an <unk> would train silently on nonsense)."""
     from .embeddings import check_corpus
     return check_corpus(text, vocab.itos[4:], name)
+
+
+# ----------------------------------------------------------------------------- first translators and scores
+
+def dictionaries_from_map(W, vec_src, vec_tgt, k: int = 3, metric: str = "euclidean") -> dict:
+    """Both directions' word-by-word dictionaries from one map W (source -> target): CSLS retrieval of
+    W x among the target words, and of W^T y among the source words (W is near-orthogonal)."""
+    from .lexicon import dictionary, translate_words
+    (a, b) = vec_src.lang, vec_tgt.lang
+    X, Y = vec_src.vectors, vec_tgt.vectors
+    return {(a, b): dictionary(vec_src.words, vec_tgt.words, translate_words(X @ W.T, Y, "csls", k, metric)),
+            (b, a): dictionary(vec_tgt.words, vec_src.words, translate_words(Y @ W, X, "csls", k, metric))}
+
+
+def frequency_rank_dictionaries(vec_src, vec_tgt) -> dict:
+    """The baseline without any adversary: the r-th most frequent source word -> the r-th target word."""
+    def ranked(v):
+        return [v.words[i] for i in np.argsort(-v.counts, kind="stable")]
+    rs, rt = ranked(vec_src), ranked(vec_tgt)
+    n = min(len(rs), len(rt))
+    fwd = {w: rt[min(i, n - 1)] for i, w in enumerate(rs)}
+    bwd = {w: rs[min(i, n - 1)] for i, w in enumerate(rt)}
+    return {(vec_src.lang, vec_tgt.lang): fwd, (vec_tgt.lang, vec_src.lang): bwd}
+
+
+def random_dictionaries(vec_src, vec_tgt, seed: int = 0) -> dict:
+    """The other baseline: every word mapped to a random word of the other language (seeded)."""
+    rng = np.random.default_rng(seed)
+    pick = lambda words, other: {w: other[int(rng.integers(len(other)))] for w in words}
+    return {(vec_src.lang, vec_tgt.lang): pick(vec_src.words, vec_tgt.words),
+            (vec_tgt.lang, vec_src.lang): pick(vec_tgt.words, vec_src.words)}
+
+
+def score(hyps: list, pairs: list) -> dict:
+    """Exact match (%), BLEU on the tokens and chrF on the detokenised phrases (sacrebleu) against pairs."""
+    from ..metrics import translation as metrics
+    refs = [p.tgt for p in pairs]
+    return {"exact": 100 * metrics.exact_match(hyps, refs),
+            "bleu": metrics.bleu([" ".join(h) for h in hyps], [" ".join(r) for r in refs], tokenize="none"),
+            "chrf": metrics.chrf([parallel.detokenize(h) for h in hyps], [parallel.detokenize(r) for r in refs])}
