@@ -92,6 +92,7 @@ def atomic_write(path, write, *, binary: bool = True) -> Path:
                          "created, where files can be written") from None
     tmp = Path(tmp)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())     # mkstemp makes it private (0600); give it a normal file's mode
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
             write(f)
             f.flush()
@@ -106,6 +107,12 @@ def atomic_write(path, write, *, binary: bool = True) -> Path:
     _fsync_dir(path.parent)
     clean_stale(path)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text: str) -> Path:
