@@ -73,8 +73,11 @@ def run_one(nb: Path, out: Path, *, fast: bool, results_file: Path, timeout: int
     os.close(fd)
     tmp = Path(tmp)
     try:
+        # the kernel's own log level ERROR: otherwise each kernel prints ipykernel's "running over TCP
+        # without encryption" warning (the kernel listens on loopback only), one per notebook
         pm.execute_notebook(str(nb), str(tmp), cwd=str(nb.parent), kernel_name="python3",
-                            progress_bar=False, execution_timeout=timeout, log_output=False)
+                            progress_bar=False, execution_timeout=timeout, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
         row.update(status="failed", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}"[:500])
     except Exception as exc:  # kernel died, timeout, bad notebook file
