@@ -159,6 +159,31 @@ def codes(enc: Encoded):
     return torch.cat([enc.memory[enc.mask], enc.h0], dim=0)
 
 
+def language_bce(la, lb, flip: bool = False):
+    """BCE of the code discriminator's logits: codes of language a are labelled 0, of language b 1.
+    flip=True gives the encoder's loss, which wants the labels flipped (it tries to fool D)."""
+    ya, yb = (torch.ones_like(la), torch.zeros_like(lb)) if flip else (torch.zeros_like(la), torch.ones_like(lb))
+    return F.binary_cross_entropy_with_logits(la, ya) + F.binary_cross_entropy_with_logits(lb, yb)
+
+
+def d_update(D, opt_d, za, zb) -> tuple[float, float]:
+    """One step of the code discriminator on detached codes; returns (its loss, its accuracy)."""
+    la, lb = D(za.detach()), D(zb.detach())
+    loss = language_bce(la, lb)
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return loss.item(), ((la < 0).float().mean() + (lb > 0).float().mean()).item() / 2
+
+
+def model_update(model, opt, loss, clip: float = 1.0) -> None:
+    """One step of the translator: backward, clip the gradient norm at `clip`, Adam step."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+
+
 class UnsupervisedTranslator(nn.Module):
     """A shared encoder (with one embedding table per language) and one attention decoder per language."""
 
@@ -209,17 +234,6 @@ def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: Un
     noise = lambda s: add_noise(s, cfg.word_drop, cfg.shuffle_k, rng)
     draw = lambda lang: [data.text[lang][i] for i in rng.integers(0, len(data.text[lang]), cfg.batch_size)]
 
-    def d_step(enc_a, enc_b):
-        za, zb = codes(enc_a).detach(), codes(enc_b).detach()
-        la, lb = D(za), D(zb)
-        loss = F.binary_cross_entropy_with_logits(la, torch.zeros_like(la)) + \
-            F.binary_cross_entropy_with_logits(lb, torch.ones_like(lb))
-        opt_d.zero_grad()
-        loss.backward()
-        opt_d.step()
-        acc = ((la < 0).float().mean() + (lb > 0).float().mean()).item() / 2
-        return loss.item(), acc
-
     def step(i):
         model.train()
         xa, xb = draw(a), draw(b)
@@ -228,11 +242,8 @@ def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: Un
         logs = {"loss_auto": loss_auto.item()}
         loss = loss_auto
         if cfg.use_adversary:
-            logs["loss_d"], logs["d_accuracy"] = d_step(enc_a, enc_b)
-            la, lb = D(codes(enc_a)), D(codes(enc_b))        # the encoder wants the labels flipped
-            loss_adv = F.binary_cross_entropy_with_logits(la, torch.ones_like(la)) + \
-                F.binary_cross_entropy_with_logits(lb, torch.zeros_like(lb))
-            loss = loss + cfg.adv_weight * loss_adv
+            logs["loss_d"], logs["d_accuracy"] = d_update(D, opt_d, codes(enc_a), codes(enc_b))
+            loss = loss + cfg.adv_weight * language_bce(D(codes(enc_a)), D(codes(enc_b)), flip=True)
         if i >= cfg.bt_start:                                # back-translation with the current model
             room = lambda xs: max(len(x) for x in xs) + 6   # numbers never grow by more than a few words
             ya, yb = model.translate(xa, a, b, room(xa)), model.translate(xb, b, a, room(xb))   # no gradient
@@ -242,10 +253,7 @@ def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: Un
                 model.reconstruction_loss(model.encode([fix(s) for s in yb], a), xb, b)
             loss = loss + loss_bt
             logs["loss_bt"] = loss_bt.item()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        model_update(model, opt, loss)
         return logs
 
     guard = DivergenceGuard(model, D, optimizers=[opt, opt_d], hint="lower lr or adv_weight")
@@ -366,26 +374,15 @@ def train_rounds(model: UnsupervisedTranslator, data: Monolingual, first, cfg: R
             logs = {"loss_auto": loss.item()}
             if cfg.use_adversary:
                 za, zb = codes(enc_a), codes(enc_b)
-                la, lb = D(za.detach()), D(zb.detach())
-                loss_d = F.binary_cross_entropy_with_logits(la, torch.zeros_like(la)) + \
-                    F.binary_cross_entropy_with_logits(lb, torch.ones_like(lb))
-                opt_d.zero_grad()
-                loss_d.backward()
-                opt_d.step()
-                logs["d_accuracy"] = ((la < 0).float().mean() + (lb > 0).float().mean()).item() / 2
-                la, lb = D(za), D(zb)                      # the encoder wants the labels flipped
-                loss = loss + cfg.adv_weight * (F.binary_cross_entropy_with_logits(la, torch.ones_like(la)) +
-                                                F.binary_cross_entropy_with_logits(lb, torch.zeros_like(lb)))
+                _, logs["d_accuracy"] = d_update(D, opt_d, za, zb)
+                loss = loss + cfg.adv_weight * language_bce(D(za), D(zb), flip=True)   # the encoder fools D
             if cfg.use_backtranslation:                    # x from C(frozen(x)), y from C(frozen(y))
                 ha, hb = [synth[a][j] for j in ia], [synth[b][j] for j in ib]
                 loss_bt = model.reconstruction_loss(model.encode([noise(s) for s in ha], b), xa, a) + \
                     model.reconstruction_loss(model.encode([noise(s) for s in hb], a), xb, b)
                 loss = loss + loss_bt
                 logs["loss_bt"] = loss_bt.item()
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            model_update(model, opt, loss)
             return logs
 
         guard = DivergenceGuard(model, D, optimizers=[opt, opt_d], hint="lower lr or adv_weight")
