@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from ..checkpoint import write_text
 from .common import EditionError, find_notebooks, read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -87,8 +88,7 @@ def add_links(notebooks: Path, only=None, repository: str | None = None, branch:
             cell = nbformat.v4.new_markdown_cell(text, metadata={"tags": [TAG]})
             cell.id = TAG
             nb.cells.insert(1 if nb.cells else 0, cell)
-        tmp = path.with_name(f".{path.name}.tmp")
-        nbformat.write(nb, tmp)
-        tmp.replace(path)
+        out = nbformat.writes(nb)
+        write_text(path, out if out.endswith("\n") else out + "\n")     # atomic; the bytes nbformat.write writes
         changed.append(path)
     return changed
