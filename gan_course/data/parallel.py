@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint import write_text
 from .vocab import BOS_ID, EOS_ID, Vocab, pad_batch
 
 LANGUAGES = ("en", "fr", "de", "es")
@@ -145,11 +145,7 @@ def _phrases(numbers, lang: str, cache_dir) -> list[str]:
     missing = sorted(set(n for n in numbers if n not in cache))
     if missing:
         cache.update({n: number_phrase(n, lang) for n in missing})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({str(k): v for k, v in sorted(cache.items())}, ensure_ascii=False),
-                       encoding="utf-8")
-        os.replace(tmp, path)                  # atomic: a crash never leaves half a cache
+        write_text(path, json.dumps({str(k): v for k, v in sorted(cache.items())}, ensure_ascii=False))   # atomic
     return [cache[n] for n in numbers]
 
 

