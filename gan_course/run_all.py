@@ -24,14 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def _matches(nb: Path, wanted: str) -> bool:
+    """`--only 06` picks 06_language_models but not 06b_transformer_lm; `--only 06b` or a longer
+    name prefix picks by prefix."""
+    number = nb.stem.split("_")[0]
+    return number == wanted or (not wanted.isdigit() and nb.stem.startswith(wanted))
+
+
 def find_notebooks(folder: Path, only=None) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"notebooks folder {str(folder)!r} does not exist")
-    books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    books = sorted(p for p in folder.glob("[0-9][0-9]*_*.ipynb"))
     if only:
-        chosen = [p for p in books if any(p.stem.startswith(o) for o in only)]
-        missing = [o for o in only if not any(p.stem.startswith(o) for p in books)]
+        chosen = [p for p in books if any(_matches(p, o) for o in only)]
+        missing = [o for o in only if not any(_matches(p, o) for p in books)]
         if missing:
             names = ", ".join(p.stem for p in books)
             raise ValueError(f"--only {' '.join(missing)}: no such notebook; available: {names}")

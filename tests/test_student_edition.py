@@ -26,7 +26,7 @@ from gan_course.editions import student
 from gan_course.editions.common import EditionError
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 GUARD = "# student edition: no answer yet"
 
 

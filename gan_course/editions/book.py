@@ -99,7 +99,7 @@ def book_links(markdown: str) -> str:
         text, target = m.group(1), m.group(2)
         if re.match(r"^[a-z]+:", target) or target.startswith("#"):
             return m.group(0)
-        nb = re.match(r"^notebooks/([0-9][0-9]_[\w-]+\.ipynb)(#.*)?$", target)
+        nb = re.match(r"^notebooks/([0-9][0-9][a-z]?_[\w-]+\.ipynb)(#.*)?$", target)
         if nb:
             return f"[{text}]({nb.group(1)}{nb.group(2) or ''})"
         return f"{text} (`{target}`)"

@@ -21,7 +21,7 @@ def find_notebooks(folder: Path) -> list[Path]:
         raise EditionError(f"notebooks folder {str(folder)!r} does not exist")
     if not folder.is_dir():
         raise EditionError(f"notebooks folder {str(folder)!r} is not a folder")
-    books = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    books = sorted(folder.glob("[0-9][0-9]*_*.ipynb"))
     if not books:
         raise EditionError(f"no numbered notebooks (NN_name.ipynb) in {str(folder)!r}")
     return books
