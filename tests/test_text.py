@@ -93,6 +93,25 @@ def test_split_is_seeded_and_complete():
         text.split(items, fractions=(0.5, 0.5, 0.5))
 
 
+def test_split_by_key_keeps_every_copy_in_one_part():
+    items = [("a",), ("b",), ("a",), ("c",)] * 30 + [(f"w{i}",) for i in range(200)]
+    tr, va, te = text.split(items, (0.8, 0.1, 0.1), seed=3, key=tuple)
+    assert sorted(tr + va + te) == sorted(items)                     # nothing lost, multiplicities kept
+    assert not (set(tr) & set(te)) and not (set(tr) & set(va)) and not (set(va) & set(te))
+    n_distinct = len(set(items))
+    assert len(set(tr)) == round(0.8 * n_distinct) and len(set(va)) == round(0.1 * n_distinct)
+    assert text.split(items, (0.8, 0.1, 0.1), seed=3, key=tuple) == (tr, va, te)   # deterministic
+
+
+def test_shakespeare_split_has_no_test_line_in_training(cache):
+    w = text.word_corpus(vocab_size=300, plays=["macbeth", "hamlet", "othello"], cache_dir=cache)
+    train = set(map(tuple, w.train))
+    assert not any(tuple(s) in train for s in w.test) and not any(tuple(s) in train for s in w.valid)
+    # the old per-line cut did leak here: repeated lines exist in this corpus
+    seqs = w.train + w.valid + w.test
+    assert len(set(map(tuple, seqs))) < len(seqs)
+
+
 def test_word_and_char_corpus_round_trip(cache):
     tmp_path = cache
     w = text.word_corpus(vocab_size=300, plays=["macbeth", "hamlet"], cache_dir=tmp_path)
