@@ -1,5 +1,6 @@
 """Text data and text metrics: Shakespeare cleaning and corpora, caches, splits, English words, BLEU and
 Self-BLEU against sacrebleu's public API, likelihood metrics, the sampling widget."""
+import math
 import random
 import sys
 
@@ -155,7 +156,7 @@ def test_english_words():
         text.english_words(5, 2)
 
 
-# ---- BLEU / Self-BLEU: equal to sacrebleu called the public (slow) way -------------------------------
+# ---- BLEU / Self-BLEU: equal to sacrebleu called the public (slow) way, and to NLTK's formula -------------------------------
 
 def _random_sentences(n, seed, vocab=12, lo=3, hi=9):
     rng = random.Random(seed)
@@ -166,8 +167,9 @@ def _random_sentences(n, seed, vocab=12, lo=3, hi=9):
 def test_bleu_equals_sacrebleu(order):
     import sacrebleu
 
-    refs = _random_sentences(40, 0) + [list("12345")] * 3
-    hyps = _random_sentences(15, 1, lo=4)
+    # at least `order` tokens each: there sacrebleu's score is NLTK's (shorter ones: the test below)
+    refs = _random_sentences(40, 0, lo=order) + [list("12345")] * 3
+    hyps = _random_sentences(15, 1, lo=order)
     kw = dict(smooth_method="floor", smooth_value=0.1, tokenize="none")
     join = lambda s: " ".join(s)  # noqa: E731
     bleu = sacrebleu.metrics.BLEU(max_ngram_order=order, **kw)
@@ -181,6 +183,43 @@ def test_bleu_equals_sacrebleu(order):
     want_self = sum(bleu.sentence_score(join(h), [join(r) for j, r in enumerate(refs) if j != i]).score
                     for i, h in enumerate(refs)) / len(refs) / 100
     assert tm.self_bleu(refs, order) == pytest.approx(want_self, abs=1e-12)
+
+
+def _nltk_method1_bleu(hyp, refs, order):
+    """NLTK 3.10 sentence_bleu(refs, hyp, weights=(1/n,)*n, smoothing_function=method1), written out."""
+    from collections import Counter
+
+    grams = lambda s, n: Counter(tuple(s[i:i + n]) for i in range(len(s) - n + 1))  # noqa: E731
+    if not hyp:
+        return 0.0
+    log_p, first_matched = 0.0, None
+    for n in range(1, order + 1):
+        h = grams(hyp, n)
+        best = Counter()
+        for r in refs:
+            best |= grams(r, n)                              # max count over references
+        matched = sum(min(c, best[g]) for g, c in h.items())
+        denom = max(1, sum(h.values()))
+        first_matched = matched if n == 1 else first_matched
+        log_p += math.log(matched / denom if matched else 0.1 / denom) / order
+    if first_matched == 0:
+        return 0.0
+    c = len(hyp)
+    r = min((len(x) for x in refs), key=lambda L: (abs(L - c), L))
+    return (1.0 if c > r else math.exp(1 - r / c)) * math.exp(log_p)
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_bleu_equals_nltk_on_variable_length_sentences(order):
+    """Texygen calls NLTK: a hypothesis shorter than n tokens is smoothed (0.1/1), not scored 0."""
+    refs = _random_sentences(40, 2, vocab=6, lo=1, hi=12)
+    hyps = _random_sentences(30, 3, vocab=6, lo=1, hi=12)
+    assert any(len(h) < order for h in hyps)                 # the case sacrebleu alone scores 0
+    want = sum(_nltk_method1_bleu(h, refs, order) for h in hyps) / len(hyps)
+    assert tm.bleu(hyps, refs, order) == pytest.approx(want, abs=1e-12)
+    want_self = sum(_nltk_method1_bleu(h, refs[:i] + refs[i + 1:], order) for i, h in enumerate(refs)) / len(refs)
+    assert tm.self_bleu(refs, order) == pytest.approx(want_self, abs=1e-12)
+    assert tm.bleu([["1", "2"]], [["1", "2", "3", "4"]], 4) > 0           # sacrebleu's rule would give 0
 
 
 def test_bleu_inputs_and_extremes():

@@ -17,12 +17,21 @@ with uniform weights over 1..n-grams and NLTK's smoothing "method1" (a zero n-gr
 smooth_method='floor', smooth_value=0.1, max_ngram_order=n, effective_order=False)` on space-joined
 tokens, which is the same smoothing (floor 0.1 = method1) and the same brevity penalty (closest
 reference length, ties to the shorter). Scores are reported in [0, 1] like Texygen (sacrebleu's / 100).
-One difference from NLTK: a sentence shorter than n tokens scores 0 here (sacrebleu), not a smoothed value.
+
+Variable-length text: a hypothesis shorter than n tokens has no n-grams of order n. sacrebleu then
+scores the sentence 0; NLTK (hence Texygen) counts that precision as 0/1 and smooths it to 0.1/1. The
+n-gram counts here come from sacrebleu, but the score is combined NLTK's way (`_texygen_score`), so
+BLEU and Self-BLEU equal Texygen's for sentences of any length (tests/test_text.py checks both against
+an independent implementation of NLTK's formula). On 2-12-token lines the two conventions differ by
+about 0.04 in BLEU-4 -- the difference falls on short, collapsed outputs.
+Counts matter too: BLEU rises with more references and Self-BLEU with more samples, so scores are
+comparable only at equal counts (Texygen: 500 and 500).
 
 For speed, the reference n-grams are extracted once (sacrebleu's own `_extract_reference_info`) and every
-hypothesis is scored with sacrebleu's `_compute_segment_statistics` / `_compute_score_from_stats`; for
+hypothesis's n-grams are counted with sacrebleu's `_compute_segment_statistics` and scored by `_texygen_score`; for
 Self-BLEU the leave-one-out maximum counts come from the top-2 counts per n-gram. tests/test_text.py checks
-that every score equals `sacrebleu.sentence_bleu` / `sacrebleu.corpus_bleu` called the slow public way.
+that every score equals `sacrebleu.sentence_bleu` called the slow public way where every hypothesis has
+at least n tokens, and NLTK's formula on sentences of any length.
 """
 from __future__ import annotations
 
@@ -63,6 +72,25 @@ def bleu_scorer(max_order: int = 4):
                 max_ngram_order=max_order, effective_order=False)
 
 
+def _texygen_score(stats: list, max_order: int) -> float:
+    """NLTK's sentence_bleu with SmoothingFunction().method1 (Texygen's call), from sacrebleu's counts.
+
+    stats = [c, r, m_1..m_N, t_1..t_N]: hypothesis length c, closest reference length r (ties to the
+    shorter), matched and total n-grams of each order. Then, in [0, 1]:
+        p_n  = m_n / t_n                    if m_n > 0
+             = 0.1 / max(t_n, 1)            otherwise (method1; t_n = 0 when c < n)
+        BLEU = BP * exp(mean_n log p_n),  BP = 1 if c > r else exp(1 - r / c)   (0 if c = 0)
+        BLEU = 0 if no unigram matches (NLTK's early exit).
+    """
+    c, r = stats[0], stats[1]
+    matched, total = stats[2:2 + max_order], stats[2 + max_order:2 + 2 * max_order]
+    if c == 0 or matched[0] == 0:
+        return 0.0
+    log_p = sum(math.log(m / t if m > 0 else SMOOTH_VALUE / max(t, 1)) for m, t in zip(matched, total))
+    bp = 1.0 if c > r else math.exp(1 - r / c)
+    return bp * math.exp(log_p / max_order)
+
+
 def _closest_lens(lens: Counter) -> list[int]:
     return [n for n, c in lens.items() if c > 0]
 
@@ -79,9 +107,8 @@ def bleu(hypotheses, references, max_order: int = 4) -> float:
     info = {"ref_ngrams": info["ref_ngrams"], "ref_lens": sorted(set(info["ref_lens"]))}
     total = 0.0
     for h in hyps:
-        stats = scorer._compute_segment_statistics(h, info)
-        total += scorer._compute_score_from_stats(stats).score
-    return total / len(hyps) / 100.0
+        total += _texygen_score(scorer._compute_segment_statistics(h, info), max_order)
+    return total / len(hyps)
 
 
 def self_bleu(samples, max_order: int = 4) -> float:
@@ -115,8 +142,8 @@ def self_bleu(samples, max_order: int = 4) -> float:
         lens[n] -= 1
         stats = scorer._compute_segment_statistics(s, {"ref_ngrams": ref, "ref_lens": _closest_lens(lens)})
         lens[n] += 1
-        total += scorer._compute_score_from_stats(stats).score
-    return total / len(segs) / 100.0
+        total += _texygen_score(stats, max_order)
+    return total / len(segs)
 
 
 # ----------------------------------------------------------------------------------------------------
