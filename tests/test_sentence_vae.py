@@ -201,7 +201,7 @@ def test_training_reduces_the_loss_and_load_or_fit_round_trips(tmp_path):
     m3, _, loaded3 = sv.load_or_fit(_cfg(steps=2), seqs, path)         # another config: retrained
     assert not loaded3
     r = sv.evaluate(m1, seqs[:10], k=4, generator=torch.Generator().manual_seed(0))
-    assert set(r) == {"nll", "nll_per_token", "kl", "active_units", "ppl"} and r["nll"] > 0
+    assert set(r) == {"nll", "nll_se", "nll_per_token", "kl", "active_units", "ppl"} and r["nll"] > 0
 
 
 # ------------------------------------------------------------------------------------------ the widget
@@ -242,3 +242,38 @@ def test_homotopy_and_headless_widgets(capsys):
     sl.prior_widget(m, v, n=3, headless=True)
     assert "3 sentences from z ~ N(0, I)" in capsys.readouterr().out
     assert len(sl.prior_sentences(m, v, 5)) == 5
+
+
+def test_lm_early_stopping_keeps_the_lowest_validation_weights(tmp_path):
+    from gan_course.models.lm import LMConfig
+
+    train, valid = _seqs(64, seed=1), _seqs(16, seed=2)
+    cfg = LMConfig(vocab_size=V, emb=8, hidden=16)
+    lm, hist = sv.fit_lm(cfg, train, steps=12, batch_size=8, lr=3e-2, valid_seqs=valid, valid_every=3)
+    steps_, vals = zip(*hist["valid_nll"])
+    assert steps_ == (2, 5, 8, 11)                                       # every 3 steps and the last
+    (best_step, best), = hist["best_step"]
+    assert best == min(vals) and best_step == steps_[vals.index(best)]
+    n_tok = sum(len(v) - 1 for v in valid)
+    assert float(sv.lm_nll(lm, valid).sum()) / n_tok == pytest.approx(best, rel=1e-5)   # the kept weights
+    per_tok = [v for _, v in hist["nll_tok"]]
+    assert len(per_tok) == 12 and all(0 < v < 10 for v in per_tok)
+    # the checkpoint's config names the validation lines: a run without them is not reused
+    path = tmp_path / "lm.pt"
+    _, _, loaded = sv.load_or_fit_lm(cfg, train, path, 4, batch_size=8, valid_seqs=valid, valid_every=2)
+    _, _, again = sv.load_or_fit_lm(cfg, train, path, 4, batch_size=8, valid_seqs=valid, valid_every=2)
+    _, _, other = sv.load_or_fit_lm(cfg, train, path, 4, batch_size=8)
+    assert (loaded, again, other) == (False, True, False)
+
+
+def test_evaluate_standard_error_and_per_line_values():
+    torch.manual_seed(0)
+    model = sv.build(_cfg())
+    seqs = _seqs(20, seed=3)
+    r = sv.evaluate(model, seqs, k=3, generator=torch.Generator().manual_seed(0), per_line=True)
+    nll = r["per_line"]
+    assert nll.shape == (20,) and r["nll"] == pytest.approx(float(nll.mean()))
+    assert r["nll_se"] == pytest.approx(float(nll.std(unbiased=True)) / math.sqrt(20))
+    mu, kl = sv.posterior_stats(model, seqs)
+    assert r["kl_dims"].shape == (3,) and float(r["kl_dims"].sum()) == pytest.approx(float(kl.mean()), rel=1e-5)
+    assert "per_line" not in sv.evaluate(model, seqs, k=3)

@@ -373,7 +373,9 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, n: int = 5) -> torch.Tenso
 
 def vae_step(model: SentenceVAE, opt, seqs, beta: float, generator=None) -> dict:
     """One step on the training objective (annealed beta, word dropout, free bits from model.cfg).
-    Returns nats per sentence: rec, kl (the true KL), loss, elbo (the true one-sample ELBO), beta."""
+    Returns nats per sentence: rec, kl (the true KL), loss, elbo (the true one-sample ELBO), beta; and rec_tok,
+    the reconstruction in nats per predicted token (batches are length-bucketed, so the per-sentence rec
+    zigzags with the batch's line length; per token it is a readable training curve)."""
     cfg = model.cfg
     inputs, targets = vae_batch(seqs, model.device)
     _, rec, kl_dims = model(inputs, targets, word_dropout_p=cfg.word_dropout, generator=generator)
@@ -383,8 +385,9 @@ def vae_step(model: SentenceVAE, opt, seqs, beta: float, generator=None) -> dict
     nn.utils.clip_grad_norm_(model.parameters(), math.inf if cfg.clip is None else cfg.clip)
     opt.step()
     kl = kl_dims.sum(1).mean().item()
+    n_tok = int((targets != 0).sum())                     # predicted tokens (<eos> included, <pad> = 0 not)
     return {"rec": rec.mean().item(), "kl": kl, "loss": loss.item(), "elbo": -(rec.mean().item() + kl),
-            "beta": beta}
+            "beta": beta, "rec_tok": rec.sum().item() / n_tok}
 
 
 def fit(cfg: SentenceVAEConfig, train_seqs, device=None, callbacks=(), every: int = 50, desc: str = "sentence VAE"):
@@ -443,44 +446,73 @@ def load_or_fit(cfg: SentenceVAEConfig, train_seqs, path, device=None, callbacks
 
 
 def fit_lm(lm_cfg, train_seqs, steps: int, batch_size: int = 64, lr: float = 3e-3, clip: float = 1.0,
-           seed: int = 0, device=None, callbacks=(), every: int = 50, desc: str = "language model"):
+           seed: int = 0, device=None, callbacks=(), every: int = 50, desc: str = "language model",
+           valid_seqs=None, valid_every: int = 100):
     """The baseline a sentence VAE is compared with: `LanguageModel(lm_cfg)` trained exactly like the VAE
-    (the same `bucket_batches`, Adam, clipping, steps). Returns (model, history with 'nll' per sentence)."""
+    (the same `bucket_batches`, Adam, clipping, steps). Returns (model, history with 'nll' per sentence and
+    'nll_tok' per token).
+
+    valid_seqs: held-out lines for early stopping: their NLL per token is measured every `valid_every`
+    steps and at the last step (history 'valid_nll'), and the model ends with the weights of the lowest
+    one (history 'best_step': [(step, valid_nll)]). None: the last weights."""
+    import copy
+
     from ..train import DivergenceGuard, loop
     from .lm import LanguageModel
 
+    valid_every = checks.positive_int("valid_every", valid_every)
     torch.manual_seed(seed)
     model = LanguageModel(lm_cfg).to(device or "cpu")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     data = bucket_batches(list(train_seqs), batch_size, generator=gen)
+    valid = list(valid_seqs) if valid_seqs is not None else None
+    n_valid_tok = sum(len(v) - 1 for v in valid) if valid else 0
+    best = {"nll": math.inf, "step": -1, "state": None, "curve": []}
 
     def step(i):
         inputs, targets = vae_batch(next(data), model.head.weight.device)
         logits, _ = model(inputs)
-        loss = rec_nll(logits, targets).mean()                                 # nats per sentence, like the VAE
+        per_line = rec_nll(logits, targets)
+        loss = per_line.mean()                                                 # nats per sentence, like the VAE
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), math.inf if clip is None else clip)
         opt.step()
-        return {"nll": loss.item()}
+        if valid and ((i + 1) % valid_every == 0 or i == steps - 1):         # early stopping on valid lines
+            v = float(lm_nll(model, valid).sum()) / n_valid_tok
+            best["curve"].append((i, v))
+            if v < best["nll"]:
+                best.update(nll=v, step=i, state=copy.deepcopy(model.state_dict()))
+        return {"nll": loss.item(), "nll_tok": per_line.sum().item() / int((targets != 0).sum())}
 
     guard = DivergenceGuard(model, optimizers=[opt], hint="lower the learning rate")
-    return model, loop(step, steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
+    hist = loop(step, steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+        hist["valid_nll"] = best["curve"]
+        hist["best_step"] = [(best["step"], best["nll"])]
+    return model, hist
 
 
 def load_or_fit_lm(lm_cfg, train_seqs, path, steps: int, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-                   device=None, callbacks=(), every: int = 50, retrain: bool = False):
-    """`fit_lm` with a checkpoint at `path` (reused only if saved with the same config). Returns
-    (model, history, loaded)."""
+                   device=None, callbacks=(), every: int = 50, retrain: bool = False, valid_seqs=None,
+                   valid_every: int = 100):
+    """`fit_lm` with a checkpoint at `path` (reused only if saved with the same config, validation lines
+    included). Returns (model, history, loaded)."""
     import dataclasses
 
     from .lm import LanguageModel
 
     config = dict(dataclasses.asdict(lm_cfg), steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    if valid_seqs is not None:
+        valid_seqs = list(valid_seqs)
+        config.update(valid_lines=len(valid_seqs), valid_tokens=sum(len(v) for v in valid_seqs),
+                      valid_every=valid_every)
     return load_or_train(path, "lm_baseline", config, lambda: LanguageModel(lm_cfg).to(device or "cpu"),
                          lambda: fit_lm(lm_cfg, train_seqs, steps, batch_size, lr, seed=seed, device=device,
-                                        callbacks=callbacks, every=every), retrain=retrain)
+                                        callbacks=callbacks, every=every, valid_seqs=valid_seqs,
+                                        valid_every=valid_every), retrain=retrain)
 
 
 @torch.no_grad()
@@ -543,8 +575,13 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01):
 
 
 @torch.no_grad()
-def evaluate(model: SentenceVAE, seqs, k: int = 50, generator=None) -> dict:
-    """NLL (importance-weighted, k samples), KL and active units on `seqs`, in nats per sentence and token."""
+def evaluate(model: SentenceVAE, seqs, k: int = 50, generator=None, per_line: bool = False) -> dict:
+    """NLL (importance-weighted, k samples), KL and active units on `seqs`, in nats per sentence and token.
+
+    nll_se: the standard error of the mean NLL per line, SD / sqrt(N) over the lines (the spread of the
+    test lines only; not the seed-to-seed spread of training). per_line=True adds two tensors: "per_line"
+    (N,) the IW NLL of every line (for paired differences between models on the same lines) and
+    "kl_dims" (d_z,) the mean KL of each latent dimension (which dimensions carry the nats)."""
     if len(seqs) < 2:
         raise ValueError(f"seqs holds {len(seqs)} sentence(s); allowed: at least 2 (active units are a variance "
                          "over sentences)")
@@ -552,5 +589,16 @@ def evaluate(model: SentenceVAE, seqs, k: int = 50, generator=None) -> dict:
     mu, kl = posterior_stats(model, seqs)
     n_tok = sum(len(s) - 1 for s in seqs)
     au, _ = active_units(mu)
-    return {"nll": float(nll.mean()), "nll_per_token": float(nll.sum()) / n_tok, "kl": float(kl.mean()),
-            "active_units": au, "ppl": math.exp(float(nll.sum()) / n_tok)}
+    out = {"nll": float(nll.mean()), "nll_se": float(nll.std() / math.sqrt(len(nll))),
+           "nll_per_token": float(nll.sum()) / n_tok, "kl": float(kl.mean()), "active_units": au,
+           "ppl": math.exp(float(nll.sum()) / n_tok)}
+    if per_line:
+        was = model.training
+        model.eval()
+        dims = []
+        for i in range(0, len(seqs), 256):
+            _, targets = vae_batch(seqs[i:i + 256], model.device)
+            dims.append(kl_per_dim(*model.encode(targets)).cpu())
+        model.train(was)
+        out.update(per_line=nll, kl_dims=torch.cat(dims).mean(0))
+    return out
