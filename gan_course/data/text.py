@@ -132,7 +132,7 @@ def _select(plays, names):
 
 
 def shakespeare_lines(plays=None, cache_dir=CACHE_DIR) -> list[str]:
-    """Every spoken line of the chosen plays (None: all 40), in play order (alphabetical) then text order."""
+    """Every spoken line of the chosen plays (None: all 38), in play order (alphabetical) then text order."""
     return [line for speeches in _select(_cached_speeches(cache_dir), plays) for sp in speeches for line in sp]
 
 
