@@ -28,8 +28,8 @@ LSTM call; D then scores every completion in a few large forward passes.
 """
 from __future__ import annotations
 
+import copy
 import math
-
 import time
 import warnings
 from dataclasses import dataclass
@@ -329,10 +329,14 @@ def d_epochs(D, opt, real: torch.Tensor, fake: torch.Tensor, epochs: int = 1, ba
 
 
 def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, batch_size: int = 64,
-                       seed: int = 0, evaluate=None, callback=None, path=None, retrain: bool = False) -> dict:
+                       seed: int = 0, evaluate=None, callback=None, path=None, retrain: bool = False,
+                       valid: torch.Tensor | None = None, patience: int | None = None) -> dict:
     """MLE pretraining (teacher forcing) for `epochs` passes over data (n, T), or load it from `path`.
 
     evaluate(G) -> dict of metrics after every epoch (e.g. NLL_oracle); callback(epoch, logs) after it.
+    valid (m, T): held-out sequences; their NLL per token is logged as "valid_nll" after every epoch and G
+    ends with the weights of the epoch where it was lowest (early stopping; hist["best_epoch"]). patience:
+    stop after that many epochs without a new lowest valid_nll (None: run all `epochs`, still keep the best).
     path: a checkpoint file (e.g. data/checkpoints/09-mle.pt). If it holds a run with the same settings,
     G's weights and the history are loaded instead of training; otherwise G is trained and saved there
     (see `checkpoint.reusable`: a run with other settings is kept as <name>.previous.pt; a file that is not
@@ -347,8 +351,15 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
         raise ValueError(f"epochs must be an integer >= 0; got {epochs!r}")
     lr, batch_size = checks.learning_rate("lr", lr), checks.positive_int("batch_size", batch_size)
     seed = checks.nonneg_int("seed", seed)
+    if patience is not None:
+        patience = checks.positive_int("patience", patience)
+        if valid is None:
+            raise ValueError(f"patience={patience} is not allowed without valid; allowed: patience=None, or "
+                             "held-out sequences as valid")
     config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "n": len(data),
               "generator": dict(vars(G.config)), "data_sum": int(data.long().sum())}
+    if valid is not None:      # only then: checkpoints of runs without a validation set stay reusable
+        config.update(valid_n=len(valid), valid_sum=int(valid.long().sum()), patience=patience)
     ck = None if path is None else checkpoint.reusable(path, kind="seqgan-mle", config=config, retrain=retrain)
     if ck is not None:
         checkpoint.load_state(G, ck["state"]["G"], path)
@@ -361,28 +372,42 @@ def pretrain_generator(G, data: torch.Tensor, epochs: int, lr: float = 1e-2, bat
     opt = torch.optim.Adam(G.parameters(), lr=lr)
     guard = DivergenceGuard(G, optimizers=[opt], snapshot_every=1, hint=f"lower lr (now {lr:g})")
     hist: dict = {}
+    best, best_state, epoch = math.inf, None, 0
     t0 = time.perf_counter()
     for epoch in range(1, epochs + 1):
         logs = {"train_nll": mle_epoch(G, opt, data, batch_size, generator=gen)}
         guard.check(epoch, **logs)
+        if valid is not None:
+            with torch.no_grad():
+                logs["valid_nll"] = G.nll(valid, batch_size=1000).item()
+            if logs["valid_nll"] < best:
+                best, hist["best_epoch"] = logs["valid_nll"], epoch
+                best_state = {k: v.detach().clone() for k, v in G.state_dict().items()}
         if evaluate is not None:
             logs.update(evaluate(G))
         for k, v in logs.items():
             hist.setdefault(k, []).append((epoch, float(v)))
         if callback is not None:
             callback(epoch, logs)
+        if patience is not None and epoch - hist["best_epoch"] >= patience:
+            break
     hist["seconds"] = time.perf_counter() - t0
+    hist["epochs_run"] = epoch
+    if best_state is not None:
+        G.load_state_dict(best_state)
     if path is not None:
-        checkpoint.save(path, kind="seqgan-mle", config=config, step=epochs, state={"G": G.state_dict()},
+        checkpoint.save(path, kind="seqgan-mle", config=config, step=epoch, state={"G": G.state_dict()},
                         extra={"history": {k: [list(p) for p in v] if isinstance(v, list) else v
                                            for k, v in hist.items()}})
     return hist
 
 
 def pretrain_discriminator(D, G, real: torch.Tensor, rounds: int = 3, n: int = 5000, epochs: int = 2,
-                           lr: float = 1e-4, seed: int = 0, opt=None) -> tuple[list, torch.optim.Optimizer]:
+                           lr: float = 1e-4, seed: int = 0, opt=None,
+                           callback=None) -> tuple[list, torch.optim.Optimizer]:
     """Train D on real vs G's samples: `rounds` times draw n fresh fakes and n reals, `epochs` passes.
     (Paper: 50 rounds of 10,000 with 3 epochs.) Returns ([(loss, accuracy) per round], D's optimiser).
+    callback(round, loss, accuracy) after every round.
     A NaN/Inf loss or weight restores D's weights of the last good round and raises `train.TrainingDiverged`."""
     from .train import DivergenceGuard
 
@@ -398,6 +423,8 @@ def pretrain_discriminator(D, G, real: torch.Tensor, rounds: int = 3, n: int = 5
         reals = real[torch.randint(len(real), (n,), generator=gen)]
         out.append(d_epochs(D, opt, reals, fake, epochs, generator=gen))
         guard.check(r, loss_d=out[-1][0])
+        if callback is not None:
+            callback(r, *out[-1])
     return out, opt
 
 
@@ -427,6 +454,9 @@ class SeqGANConfig:
     lr_d: float = 1e-4            # Adam learning rate of D (paper's code: 1e-4)
     clip: float = 5.0             # gradient-norm clip of G (paper's code: 5.0)
     mle_every: int = 0            # interleave one MLE epoch every k adversarial epochs (0: never)
+    rollout_update_rate: float | None = None   # None: rollouts use the current G; r in [0, 1): a delayed
+    #                               copy, after every G step  theta_roll <- r theta_roll + (1 - r) theta_G
+    #                               (SeqGAN's code: ROLLOUT(generator, 0.8), embeddings copied outright)
 
     def __post_init__(self):
         pos = checks.positive_int
@@ -434,6 +464,10 @@ class SeqGANConfig:
                       ema_decay=partial(checks.probability, hi_open=True), d_steps=checks.nonneg_int,
                       d_samples=pos, d_epochs=pos, lr_d=checks.learning_rate, clip=checks.clip,
                       mle_every=checks.nonneg_int)
+        r = self.rollout_update_rate
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1):
+            raise ValueError(f"rollout_update_rate={r!r} is not allowed; allowed: None (rollouts with the current "
+                             "G) or a number in [0, 1) (SeqGAN's code: 0.8)")
 
 
 class SeqGAN:
@@ -460,6 +494,8 @@ class SeqGAN:
         self.opt_d = torch.optim.Adam(D.parameters(), lr=c.lr_d)
         self.opt_mle = None
         self.ema = None
+        # the rollout policy: G itself, or SeqGAN's delayed copy of it (updated in update_rollout_net)
+        self.G_roll = G if c.rollout_update_rate is None else copy.deepcopy(G).requires_grad_(False)
         self.epochs_done = 0
         self.times = {"rollout": 0.0, "g_update": 0.0, "d_sample": 0.0, "d_train": 0.0, "mle": 0.0}
 
@@ -472,7 +508,7 @@ class SeqGAN:
         c, G = self.config, self.G
         t0 = time.perf_counter()
         tokens = G.sample(c.batch_size, generator=self.gen_for(G))      # (B, T)
-        rewards = rollout_rewards(G, self.D, tokens, c.n_rollouts, self.gen_for(G))  # (B, T)
+        rewards = rollout_rewards(self.G_roll, self.D, tokens, c.n_rollouts, self.gen_for(G))  # (B, T)
         t0 = self._tick("rollout", t0)
         G.train()
         loss = reinforce_loss(G.log_probs(tokens), rewards, c.baseline, self.ema)
@@ -483,8 +519,22 @@ class SeqGAN:
         if c.baseline == "ema":
             m = rewards.mean(0).detach()
             self.ema = m if self.ema is None else c.ema_decay * self.ema + (1 - c.ema_decay) * m
+        self.update_rollout_net()
         self._tick("g_update", t0)
         return {"reward": rewards[:, -1].mean().item(), "loss_g": loss.item()}
+
+    @torch.no_grad()
+    def update_rollout_net(self) -> None:
+        """SeqGAN's `rollout.update_params()`: theta_roll <- r theta_roll + (1 - r) theta_G for the LSTM and
+        the output layer, the embedding copied (as in the reference code). No-op when rollouts use G."""
+        r = self.config.rollout_update_rate
+        if self.G_roll is self.G:
+            return
+        for (name, p_roll), p in zip(self.G_roll.named_parameters(), self.G.parameters()):
+            if name.startswith("embed."):
+                p_roll.copy_(p)
+            else:
+                p_roll.mul_(r).add_(p, alpha=1 - r)
 
     def gen_for(self, module):
         """The torch.Generator for sampling on module's device (CPU: ours; elsewhere: the global one)."""

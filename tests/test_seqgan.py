@@ -258,3 +258,45 @@ def test_pretrain_generator_saves_and_loads(tmp_path):
     assert "loaded" not in seqgan.pretrain_generator(G3, data, 1, batch_size=16, path=path)
     with pytest.raises(ValueError, match="epochs"):
         seqgan.pretrain_generator(G3, data, -1)
+
+
+def test_pretrain_generator_early_stopping_keeps_the_best_validation_epoch(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    data, valid = torch.randint(0, 20, (16, 6), generator=g), torch.randint(0, 20, (64, 6), generator=g)
+    G = _G(20, 6, std=0.1)
+    h = seqgan.pretrain_generator(G, data, 40, lr=0.05, batch_size=8, valid=valid, patience=2,
+                                  path=tmp_path / "mle.pt")
+    curve = dict(h["valid_nll"])
+    best = min(curve, key=curve.get)
+    assert h["best_epoch"] == best and h["epochs_run"] == min(40, best + 2) < 40   # 16 random lines overfit
+    assert math.isclose(G.nll(valid).item(), curve[best], rel_tol=1e-5)           # the best epoch's weights
+    G2 = _G(20, 6, std=0.1, seed=3)                                                # the checkpoint holds them
+    assert seqgan.pretrain_generator(G2, data, 40, lr=0.05, batch_size=8, valid=valid, patience=2,
+                                     path=tmp_path / "mle.pt")["loaded"]
+    assert math.isclose(G2.nll(valid).item(), curve[best], rel_tol=1e-5)
+    with pytest.raises(ValueError, match="patience=2 is not allowed without valid"):
+        seqgan.pretrain_generator(G, data, 2, patience=2)
+    with pytest.raises(ValueError, match="patience"):
+        seqgan.pretrain_generator(G, data, 2, valid=valid, patience=0)
+
+
+def test_delayed_rollout_network_follows_seqgans_update():
+    """rollout_update_rate r: after every G step theta_roll <- r theta_roll + (1 - r) theta_G (LSTM, head),
+    the embedding copied; the rewards come from the delayed copy, not from G."""
+    V, T = 20, 6
+    G = _G(V, T, std=0.5)
+    D = CNNDiscriminator(CNNConfig(vocab_size=V, seq_len=T, emb=8, filter_sizes=(2, 3), num_filters=(8, 8)))
+    real = torch.randint(0, V, (64, T), generator=torch.Generator().manual_seed(0))
+    gan = seqgan.SeqGAN(G, D, real, seqgan.SeqGANConfig(n_rollouts=2, batch_size=8, d_steps=0,
+                                                        rollout_update_rate=0.8))
+    assert gan.G_roll is not G
+    before = {k: v.clone() for k, v in gan.G_roll.state_dict().items()}
+    gan.g_step()
+    for k, v in gan.G_roll.state_dict().items():
+        want = G.state_dict()[k] if k.startswith("embed.") else 0.8 * before[k] + 0.2 * G.state_dict()[k]
+        assert torch.allclose(v, want, atol=1e-6), k
+    assert not all(torch.equal(a, b) for a, b in zip(G.parameters(), gan.G_roll.parameters()))
+    assert seqgan.SeqGAN(G, D, real, seqgan.SeqGANConfig(n_rollouts=2)).G_roll is G      # default: G itself
+    for bad in (1.0, -0.1, True, "0.8"):
+        with pytest.raises(ValueError, match="rollout_update_rate=.* is not allowed; allowed"):
+            seqgan.SeqGANConfig(rollout_update_rate=bad)
