@@ -204,3 +204,14 @@ def test_gan_weight_zero_is_the_vae_alone():
     hist = gan.train(steps=2)
     assert "loss_d" not in hist
     assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters()))
+
+
+def test_two_sample_accuracy_separates_shifted_sets_only():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    same = arae.two_sample_accuracy(a, b, steps=100)
+    shifted = arae.two_sample_accuracy(a, b + 1.5, steps=100)
+    assert 0.4 < same < 0.6 and shifted > 0.9
+    assert arae.two_sample_accuracy(a, b + 1.5, steps=100) == shifted               # seeded
+    with pytest.raises(ValueError, match="same width"):
+        arae.two_sample_accuracy(a, b[:, :3])

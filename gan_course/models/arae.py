@@ -230,3 +230,36 @@ def load_or_fit(cfg: ARAEConfig, train_seqs, path, device=None, callbacks=(), ev
     overwritten (retrain=True replaces it)."""
     return load_or_train(path, "arae", cfg, lambda: build(cfg, device),
                          lambda: fit(cfg, train_seqs, device, callbacks, every, desc), retrain=retrain)
+
+
+def two_sample_accuracy(a: torch.Tensor, b: torch.Tensor, steps: int = 300, width: int = 64, lr: float = 3e-3,
+                        seed: int = 0) -> float:
+    """Held-out accuracy of a fresh classifier telling samples a (n, d) from samples b (m, d).
+
+    A classifier two-sample test (Lopez-Paz & Oquab 2017), independent of the critic being trained: half of
+    each set trains an MLP (one hidden layer of `width`, Adam, `steps` full-batch steps on the balanced
+    BCE), the other half scores it. 0.5 = the two sets look alike to it; near 1 = they are plainly
+    different. Use it to check a WGAN critic whose W estimate says "no difference".
+    """
+    steps, width, seed = checks.positive_int("steps", steps), checks.positive_int("width", width), \
+        checks.nonneg_int("seed", seed)
+    lr = checks.learning_rate("lr", lr)
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or len(a) < 4 or len(b) < 4:
+        raise ValueError(f"a and b must be (n >= 4, d) sample sets of the same width; got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    a, b = a.detach().float().cpu(), b.detach().float().cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        pa, pb = torch.randperm(len(a)), torch.randperm(len(b))
+        clf = nn.Sequential(nn.Linear(a.shape[1], width), nn.ReLU(), nn.Linear(width, 1))
+    ha, hb = len(a) // 2, len(b) // 2
+    xa, xb, ta, tb = a[pa[:ha]], b[pb[:hb]], a[pa[ha:]], b[pb[hb:]]
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = 0.5 * (F.binary_cross_entropy_with_logits(clf(xa).squeeze(1), torch.ones(len(xa)))
+                      + F.binary_cross_entropy_with_logits(clf(xb).squeeze(1), torch.zeros(len(xb))))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return 0.5 * ((clf(ta).squeeze(1) > 0).float().mean() + (clf(tb).squeeze(1) <= 0).float().mean()).item()
