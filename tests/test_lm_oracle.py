@@ -1,5 +1,6 @@
 """The language model (shapes, loss, generation, bad inputs) and the SeqGAN oracle / generator
-(seeded, N(0,1) weights, sampling, log-probabilities, its NLL floor near its entropy)."""
+(seeded, N(0,1) weights, sampling, log-probabilities, per-sequence NLLs, its own NLL near its entropy,
+and that entropy is a floor of NLL_test but not of NLL_oracle)."""
 import math
 
 import pytest
@@ -130,6 +131,35 @@ def test_oracle_nll_of_own_samples_is_near_its_entropy():
     own = o.nll(o.sample(4000, generator=torch.Generator().manual_seed(2))).item()
     assert abs(mc - exact) < 0.05 and abs(own - exact) < 0.05
     assert exact < math.log(50)   # a peaked oracle: well below uniform
+
+
+def test_nll_per_sequence_matches_the_formula():
+    """-(1/T) sum_t log p(x_t | x_<t) per sequence, at temperature 1 and tau (logits / tau)."""
+    o = Oracle(0, SMALL)
+    x = o.sample(50, generator=torch.Generator().manual_seed(0))
+    per = o.nll_per_sequence(x, batch_size=7)
+    assert per.shape == (50,)
+    assert per.mean().item() == pytest.approx(o.nll(x).item(), rel=1e-5)
+    logits, _ = o(o.inputs_for(x))
+    by_hand = -torch.log_softmax(logits / 0.7, -1).gather(-1, x.unsqueeze(-1)).squeeze(-1).mean(1)
+    assert torch.allclose(o.nll_per_sequence(x, temperature=0.7), by_hand, atol=1e-5)
+    G = SeqGenerator(SeqGenConfig(vocab_size=50, seq_len=8, emb=8, hidden=8))
+    assert G.nll_per_sequence(x).mean().item() == pytest.approx(G.nll(x, batch_size=10).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="length 5; allowed: the oracle's seq_len=8"):
+        o.nll_per_sequence(x[:, :5])
+    with pytest.raises(ValueError, match="temperature"):
+        o.nll_per_sequence(x, temperature=0.0)
+
+
+def test_entropy_is_a_floor_of_nll_test_not_of_nll_oracle():
+    """The review's W1: the oracle sampled at tau = 0.7 scores below its own entropy rate on NLL_oracle,
+    while its NLL_test (the tempered oracle's NLL of real samples) stays above it (cross-entropy >= entropy)."""
+    o = Oracle(0, SMALL)
+    h = o.entropy_rate(4000, generator=torch.Generator().manual_seed(1))[1]
+    real = o.sample(4000, generator=torch.Generator().manual_seed(2))
+    cold = o.sample(4000, temperature=0.7, generator=torch.Generator().manual_seed(3))
+    assert o.nll(cold).item() < h - 0.1
+    assert o.nll_per_sequence(real, temperature=0.7).mean().item() > h + 0.05
 
 
 def test_full_size_oracle_floor():

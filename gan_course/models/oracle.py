@@ -9,9 +9,12 @@ likelihood is known, a generator G can be scored exactly:
     NLL_oracle = -E_{x ~ G} [ (1/T) log p_oracle(x) ]   quality: do G's samples look like the oracle's?
     NLL_test   = -E_{x ~ oracle, held out} [ (1/T) log p_G(x) ]   coverage: does G explain real data?
 
-The oracle's own NLL_oracle (its entropy rate, nats per token) is the floor no generator can beat on
-average. SeqGAN's Table 1: random G 10.310, MLE 9.038, scheduled sampling 8.985, PG-BLEU 8.946,
-SeqGAN 8.736 (NLL_oracle, nats per token).
+The oracle's entropy rate H(p_oracle)/T (nats per token; also its own NLL_oracle on average) is the
+floor of NLL_test only: cross-entropy >= entropy, with equality for G = oracle. It is *not* a floor of
+NLL_oracle, which a mode-seeking G lowers below it (a point mass on the oracle's most likely sequence
+scores lowest; the oracle itself sampled at a temperature below 1 already scores below its entropy).
+SeqGAN's Table 1: random G 10.310, MLE 9.038, scheduled sampling 8.985, PG-BLEU 8.946, SeqGAN 8.736
+(NLL_oracle, nats per token; their oracle is a fixed file, ours is drawn by torch from the same recipe).
 
 Both models are a `SeqGenerator`: embedding -> LSTM -> linear head, fed a start token (id 0, a real
 token, as in SeqGAN's code) and then its own previous token. Sampling is batched over thousands of
@@ -22,6 +25,7 @@ sequences: one LSTM step per position, no loop over sequences.
     G = SeqGenerator(SeqGenConfig())                       # SeqGAN's init: every weight N(0, 0.1)
     tokens, logp = G.sample(64, return_log_probs=True)     # (64, 20), (64, 20) log p_G(x_t | x_<t)
     loss = G.nll(train[:64])                               # differentiable mean NLL per token
+    per_seq = G.nll_per_sequence(train, temperature=0.8)   # (10000,) NLL per token of each sequence
     nll_oracle = oracle.nll(G.sample(10_000)).item()
 
 One deliberate difference from TensorFlow's LSTM cell: torch's nn.LSTM has two bias vectors per gate;
@@ -144,6 +148,21 @@ class SeqGenerator(nn.Module):
                                          reduction="sum").item()
         return torch.tensor(total / tokens.numel())
 
+    @torch.no_grad()
+    def nll_per_sequence(self, tokens, batch_size: int = 500, temperature: float = 1.0) -> torch.Tensor:
+        """NLL per token of each sequence, -(1/T) sum_t log p(x_t | x_<t), as a (B,) tensor on the CPU,
+        under the model with its logits divided by `temperature` (1: the model itself). Their mean is
+        `nll(tokens)` (for temperature 1); their spread gives the standard error of that mean."""
+        batch_size = checks.positive_int("batch_size", batch_size)
+        check_sampling(temperature, None, self.config.vocab_size)
+        tokens = self._check_tokens(tokens)
+        out = []
+        for chunk in tokens.split(batch_size):
+            logits, _ = self(self.inputs_for(chunk))                              # (b, T, V)
+            logp = torch.log_softmax(logits / temperature if temperature != 1 else logits, -1)
+            out.append(-logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1).mean(1).cpu())   # (b,)
+        return torch.cat(out)
+
     def step(self, inp, state=None):
         """One step: inp (B,) token ids or (B, emb) embeddings (e.g. a Gumbel-softmax mix) ->
         logits (B, V), new state. For custom loops (rollouts, relaxed sampling)."""
@@ -209,15 +228,23 @@ class Oracle(SeqGenerator):
         self.requires_grad_(False)
         self.eval()
 
-    def nll(self, tokens, batch_size: int | None = 500) -> torch.Tensor:
-        """Mean NLL per token of `tokens` under the oracle (its weights are frozen, so evaluated in chunks)."""
+    def _check_samples(self, tokens) -> None:
         if isinstance(tokens, torch.Tensor) and tokens.dim() == 2:
             if tokens.shape[0] == 0:
                 raise ValueError("samples is empty; allowed: a (N >= 1, seq_len) tensor of sequences")
             if tokens.shape[1] != self.config.seq_len:
                 raise ValueError(f"samples have length {tokens.shape[1]}; allowed: the oracle's "
                                  f"seq_len={self.config.seq_len}")
+
+    def nll(self, tokens, batch_size: int | None = 500) -> torch.Tensor:
+        """Mean NLL per token of `tokens` under the oracle (its weights are frozen, so evaluated in chunks)."""
+        self._check_samples(tokens)
         return super().nll(tokens, batch_size=batch_size)
+
+    def nll_per_sequence(self, tokens, batch_size: int = 500, temperature: float = 1.0) -> torch.Tensor:
+        """NLL per token of each sequence under the oracle (B,): per-sequence NLL_oracle terms."""
+        self._check_samples(tokens)
+        return super().nll_per_sequence(tokens, batch_size=batch_size, temperature=temperature)
 
     @torch.no_grad()
     def entropy_rate(self, n: int = 10_000, generator: torch.Generator | None = None,
@@ -294,8 +321,9 @@ MLE_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / 
 
 
 def load_mle_baseline(path=MLE_CHECKPOINT, which: str = "final", device=None) -> SeqGenerator:
-    """The MLE generator trained in notebook 07 (its train.Checkpointer file): which="final" (after the
-    last epoch) or "best" (the best validation epoch). Raises FileNotFoundError if 07 has not run."""
+    """The MLE generator trained in notebook 07 (its train.Checkpointer file): which="best" (the best
+    validation epoch: the early-stopped MLE baseline) or "final" (after the last epoch trained, `patience`
+    epochs past the best). Raises FileNotFoundError if 07 has not run in full mode."""
     from .. import checkpoint
 
     if which not in ("final", "best"):
