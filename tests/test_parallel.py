@@ -109,6 +109,23 @@ def test_cmudict_g2p():
     assert len(c.tgt_vocab) <= 39 + 4
 
 
+def test_length_buckets_cover_the_epoch_once_with_less_padding():
+    c = P.cmudict_corpus(n_train=3000, n_valid=50, n_test=100, seed=0)
+    keys = lambda bs: sorted(tuple(t for t in r.tolist() if t != PAD_ID) for b in bs for r in b[0])   # source rows
+    plain = list(P.batches(c.train, c.src_vocab, c.tgt_vocab, 64, generator=torch.Generator().manual_seed(0)))
+    bucketed = list(P.batches(c.train, c.src_vocab, c.tgt_vocab, 64, generator=torch.Generator().manual_seed(0),
+                              bucket=8))
+    assert len(bucketed) == len(plain) and keys(bucketed) == keys(plain)     # the same pairs, each once
+    pad = lambda bs: sum((b[3] == 0).sum().item() for b in bs)                  # padded target positions
+    assert pad(bucketed) < pad(plain) / 4
+    again = list(P.batches(c.train, c.src_vocab, c.tgt_vocab, 64, generator=torch.Generator().manual_seed(0),
+                           bucket=8))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(again, bucketed))       # seeded
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="bucket=.* is not allowed; allowed"):
+            next(P.batches(c.train, c.src_vocab, c.tgt_vocab, 64, bucket=bad))
+
+
 def test_tsv_loader_and_errors(tmp_path):
     good = tmp_path / "good.tsv"
     good.write_text("# my corpus\nhello world\tbonjour le monde\n\ncat\tchat\n", encoding="utf-8")

@@ -89,8 +89,10 @@ def test_beam_hypotheses_sorted_and_scored_by_log_prob():
     assert all([h.score for h in hs] == sorted([h.score for h in hs], reverse=True) for hs in lp)
 
 
-def test_training_learns_to_reverse():
-    """A tiny model learns to reverse sequences: attention has to look at the far end of the source."""
+@pytest.mark.parametrize("bucket", [0, 4])
+def test_training_learns_to_reverse(bucket):
+    """A tiny model learns to reverse sequences: attention has to look at the far end of the source.
+    With length buckets (batches of similar lengths) it learns it as well."""
     from gan_course.data.parallel import Pair
     from gan_course.data.vocab import Vocab
 
@@ -103,7 +105,7 @@ def test_training_learns_to_reverse():
         pairs.append(Pair(s, s[::-1]))
     torch.manual_seed(0)
     m = S.Seq2Seq(S.Seq2SeqConfig(len(vocab), len(vocab), emb=16, hidden=48, dropout=0.0))
-    hist = S.train_mle(m, pairs, vocab, vocab, steps=300, batch_size=64, lr=1e-2)
+    hist = S.train_mle(m, pairs, vocab, vocab, steps=300, batch_size=64, lr=1e-2, bucket=bucket)
     assert hist["loss"][-1][1] < 0.1
     test = [["1", "2", "3"], ["5", "0", "4", "4"]]
     assert S.translate(m, test, vocab, vocab) == [t[::-1] for t in test]
@@ -187,3 +189,5 @@ def test_train_mle_short_runs(steps):
     m = S.Seq2Seq(S.Seq2SeqConfig(len(vocab), len(vocab), emb=8, hidden=16, dropout=0.0))
     hist = S.train_mle(m, pairs, vocab, vocab, steps=steps, batch_size=4, lr=1e-2)
     assert len(hist["loss"]) >= 1 and all(torch.isfinite(torch.tensor(v)) for _, v in hist["loss"])
+    with pytest.raises(ValueError, match="bucket=-1 is not allowed; allowed"):
+        S.train_mle(m, pairs, vocab, vocab, steps=steps, batch_size=4, bucket=-1)

@@ -377,11 +377,30 @@ def batch(pairs, src_vocab: Vocab, tgt_vocab: Vocab, device=None):
 
 
 def batches(pairs, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int, generator: torch.Generator | None = None,
-            device=None):
-    """One shuffled epoch of batches (the last one may be smaller); no shuffle if generator is None."""
+            device=None, bucket: int = 0):
+    """One shuffled epoch of batches (the last one may be smaller); no shuffle if generator is None.
+
+    bucket=k > 1 cuts padding: the shuffled pairs are taken k batches at a time, sorted by length within
+    those k * batch_size pairs, cut into k batches of similar lengths, and the k batches come in random
+    order. Each epoch still sees every pair once; batches are less random (neighbours by length). On
+    CMUdict (256 words a batch, k=32) padding falls from 51 % to 2 % of the target positions and a
+    training step costs 0.65x the CPU time.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+    if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
+        raise ValueError(f"bucket={bucket!r} is not allowed; allowed: 0 or 1 (no bucketing) or an integer k > 1 "
+                         "(sort by length within runs of k batches)")
     order = torch.randperm(len(pairs), generator=generator).tolist() if generator is not None \
         else list(range(len(pairs)))
-    for i in range(0, len(order), batch_size):
-        yield batch([pairs[j] for j in order[i:i + batch_size]], src_vocab, tgt_vocab, device)
+    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if bucket > 1:
+        groups = []
+        for c in range(0, len(order), bucket * batch_size):
+            run = sorted(order[c:c + bucket * batch_size], key=lambda j: (len(pairs[j].tgt), len(pairs[j].src)))
+            cut = [run[i:i + batch_size] for i in range(0, len(run), batch_size)]
+            perm = torch.randperm(len(cut), generator=generator).tolist() if generator is not None \
+                else range(len(cut))
+            groups.extend(cut[k] for k in perm)
+    for g in groups:
+        yield batch([pairs[j] for j in g], src_vocab, tgt_vocab, device)
