@@ -275,6 +275,7 @@ def run_seqgan(args, res, G, train, ev, save, mle_seconds: float):
     res["times"][own("d_pretrain_s_per_round")] = res["times"][own("d_pretrain_s")] / max(args.d_pre_rounds, 1)
     res[own("d_pretrain")] = [{"loss": l, "accuracy": a} for l, a in pre]
     print("D pretraining", res[own("d_pretrain")], flush=True)
+    save()                                               # a long schedule's pretraining is kept if stopped later
     cfg = seqgan.SeqGANConfig(n_rollouts=args.rollouts, lr_g=args.lr_g, baseline=args.baseline,
                               d_steps=args.d_steps, d_samples=args.d_samples, d_epochs=args.d_epochs,
                               lr_d=args.lr_d, rollout_update_rate=args.rollout_update_rate)
