@@ -155,6 +155,40 @@ def test_remedies_run():
     assert v.shape == (7, 7) and xs.shape == (7,)
 
 
+def test_rejection_sampler_keeps_by_the_density_ratio_and_resets_on_a_g_step():
+    gan = gan2d.GAN2D(data="grid25", **SMALL)
+    gan.train(3, show_progress=False)
+    rate = gan.fit_rejection(steps=5, n_ref=500)
+    assert 0 < rate <= 1 and gan.D_rej is not None
+    x = gan.sample(300)
+    assert x.shape == (300, 2) and torch.equal(x, gan.sample(300))  # seeded
+    assert torch.isfinite(x).all() and 0 <= gan.metrics().high_quality <= 1
+    # the rule itself: keep x with probability min(1, exp(l(x) - M)); l = 0 on x0 > 0, -inf elsewhere
+    gan.D_rej = lambda x: torch.where(x[:, 0] > 0, 0.0, float("-inf"))
+    gan.rej_max = 0.0
+    kept = gan.sample(400)
+    assert kept.shape == (400, 2) and (kept[:, 0] > 0).all()
+    assert (gan.sample(400, live=True)[:, 0] <= 0).any()  # live: G itself, no rejection
+    gan.g_step()
+    assert gan.D_rej is None  # G moved: the sampler no longer matches it
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(steps=0), r"steps=0 is not allowed"),
+                                           (dict(quantile=0.0), r"quantile=0.0 is not allowed; allowed: .*\(0, 1\]"),
+                                           (dict(lr=-1.0), r"lr=-1.0 is not allowed")])
+def test_rejection_bad_arguments(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        gan2d.GAN2D(**SMALL).fit_rejection(**kwargs)
+
+
+def test_best_recipe_fields():
+    config, steps, rejection = gan2d.best("grid25", seed=3)
+    assert config.seed == 3 and steps == gan2d.BEST_STEPS["grid25"] and config.decay_steps == steps
+    assert set(rejection) <= {"steps", "lr", "quantile", "batch", "n_ref"}
+    with pytest.raises(ValueError, match="data='spiral' is not allowed"):
+        gan2d.best("spiral")
+
+
 def test_same_seed_same_run_and_reset():
     a = gan2d.GAN2D(seed=5, **SMALL)
     b = gan2d.GAN2D(seed=5, **SMALL)
