@@ -92,6 +92,7 @@ def run_seqgan():
     G, D, real = tiny_seq_gan()
     pre = seqgan.pretrain_generator(G, real, epochs=1, batch_size=16, seed=SEED)
     pre.pop("seconds")
+    counts = {k: pre.pop(k) for k in [k for k, v in pre.items() if not isinstance(v, list)]}   # epochs_run
     rounds, opt_d = seqgan.pretrain_discriminator(D, G, real, rounds=1, n=32, epochs=1, seed=SEED)
     gan = seqgan.SeqGAN(G, D, real, seqgan.SeqGANConfig(n_rollouts=2, batch_size=8, d_samples=32),
                         generator=torch.Generator().manual_seed(SEED))
@@ -99,7 +100,7 @@ def run_seqgan():
         warnings.simplefilter("ignore", seqgan.ModeCollapse)   # a toy G may look collapsed; not the point here
         hist = gan.train(2, evaluate=lambda G: {"nll_real": G.nll(real).item()})
     hist.update({f"pretrain_{k}": v for k, v in pre.items()})
-    return hist, {"d_pretrain": rounds}, [G, D]
+    return hist, {"d_pretrain": rounds, **counts}, [G, D]
 
 
 def run_vae_gan():
