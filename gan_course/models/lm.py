@@ -99,11 +99,12 @@ class LanguageModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, n: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
-                 prefix=None, generator: torch.Generator | None = None) -> torch.Tensor:
+                 prefix=None, generator: torch.Generator | None = None, banned=()) -> torch.Tensor:
         """Sample n sequences of up to max_len new tokens, all n in parallel (one RNN step per position).
 
         prefix: None (start from <bos>) or a (n, P) / (P,) tensor of ids beginning with <bos>.
         generator: a torch.Generator (on the model's device) for reproducible samples.
+        banned: ids never sampled (their logits set to -inf before temperature and top-k).
         Returns (n, max_len) ids; after a sequence's <eos> the rest is <pad>.
         """
         check_sampling(temperature, top_k, self.config.vocab_size)
@@ -126,7 +127,11 @@ class LanguageModel(nn.Module):
         out = torch.full((n, max_len), PAD_ID, dtype=torch.long, device=dev)
         done = torch.zeros(n, dtype=torch.bool, device=dev)
         for t in range(max_len):
-            probs = F.softmax(filter_logits(logits[:, -1], temperature, top_k), dim=-1)  # (n, V)
+            last = logits[:, -1]
+            if banned:
+                last = last.clone()
+                last[:, list(banned)] = float("-inf")
+            probs = F.softmax(filter_logits(last, temperature, top_k), dim=-1)  # (n, V)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)           # (n,)
             out[:, t] = nxt.masked_fill(done, PAD_ID)
             done |= nxt == EOS_ID

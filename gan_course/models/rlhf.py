@@ -150,22 +150,8 @@ def sample(policy, prompts: torch.Tensor, group_size: int, max_len: int, tempera
            generator: torch.Generator | None = None) -> torch.Tensor:
     """G samples per prompt: prompts (P, P0) with <bos> -> lines (P*G, P0 + max_len), rows p*G..p*G+G-1
     continue prompt p; <pad> after a line's <eos>."""
-    was = policy.training
-    policy.eval()
     x = prompts.repeat_interleave(group_size, 0)                       # (B, P0)
-    B = x.shape[0]
-    out = torch.full((B, max_len), PAD_ID, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    logits, _, state = policy(x, return_state=True)
-    for t in range(max_len):
-        probs = F.softmax(filter_logits(_allowed(logits[:, -1]), temperature), -1)   # (B, V)
-        nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        out[:, t] = nxt.masked_fill(done, PAD_ID)
-        done |= nxt == EOS_ID
-        if done.all():
-            break
-        logits, _, state = policy(nxt.unsqueeze(1), state=state, return_state=True)
-    policy.train(was)
+    out = policy.generate(x.shape[0], max_len, temperature, prefix=x, generator=generator, banned=NEVER)
     return torch.cat([x, out], 1)
 
 
