@@ -136,11 +136,13 @@ def run_nmt_adversarial():
 
 def run_unsup_mt():
     data = tiny_monolingual()
-    cfg = unsup_mt.UnsupConfig(emb=8, hidden=16, steps=3, bt_start=1, batch_size=8, seed=SEED)
+    cfg = unsup_mt.RoundsConfig(emb=8, hidden=16, rounds=2, steps_per_round=3, batch_size=8, seed=SEED)
+    first = unsup_mt.WordByWord({("a", "b"): {f"a{i}": f"b{(i + 1) % 6}" for i in range(6)},
+                                 ("b", "a"): {f"b{i}": f"a{(i + 5) % 6}" for i in range(6)}})
     torch.manual_seed(SEED)
-    model = unsup_mt.UnsupervisedTranslator(data.vocab, cfg)
-    hist, D = unsup_mt.train_unsupervised(model, data, cfg)
-    return hist, {"a_to_b": model.translate(data.text["a"][:4], "a", "b", max_len=6)}, [model, D]
+    model = unsup_mt.UnsupervisedTranslator(data.vocab, cfg.model_config())
+    hist, per_round = unsup_mt.train_rounds(model, data, first, cfg)
+    return hist, {"a_to_b": model.translate(data.text["a"][:4], "a", "b", max_len=6), "rounds": len(per_round)}, [model]
 
 
 RUNS = {
@@ -158,7 +160,7 @@ RUNS = {
     "vae_gan_text.VAEGAN": run_vae_gan,
     "seq2seq.train_mle": run_seq2seq,
     "nmt_adversarial (train_adversarial, train_mle_more)": run_nmt_adversarial,
-    "unsup_mt.train_unsupervised": run_unsup_mt,
+    "unsup_mt.train_rounds": run_unsup_mt,
 }
 
 

@@ -204,9 +204,12 @@ def diverge_nmt_mle_baseline(monkeypatch):
 
 def diverge_unsup_mt(monkeypatch):
     data = tiny_monolingual()
-    cfg = unsup_mt.UnsupConfig(emb=8, hidden=16, steps=10, bt_start=100, batch_size=8, lr=HUGE, lr_d=HUGE)
+    cfg = unsup_mt.RoundsConfig(emb=8, hidden=16, rounds=1, steps_per_round=10, batch_size=8)
+    cfg.lr = cfg.lr_d = HUGE                      # past RoundsConfig's check of lr, on purpose
+    first = unsup_mt.WordByWord({("a", "b"): {f"a{i}": f"b{i}" for i in range(6)},
+                                 ("b", "a"): {f"b{i}": f"a{i}" for i in range(6)}})
     torch.manual_seed(0)
-    unsup_mt.train_unsupervised(unsup_mt.UnsupervisedTranslator(data.vocab, cfg), data, cfg)
+    unsup_mt.train_rounds(unsup_mt.UnsupervisedTranslator(data.vocab, cfg.model_config()), data, first, cfg)
 
 
 # name: (the diverging run, what the message must tell the user to change)
@@ -227,7 +230,7 @@ CASES = {
     "nmt_adversarial.train_adversarial (NaN injected)": (diverge_nmt_adversarial, "lower lr_g or raise mle_weight"),
     "nmt_adversarial D pretraining": (diverge_nmt_pretrain_d, "lower lr_d"),
     "nmt_adversarial.train_mle_more": (diverge_nmt_mle_baseline, "lower lr_g"),
-    "unsup_mt.train_unsupervised": (diverge_unsup_mt, "lower lr or adv_weight"),
+    "unsup_mt.train_rounds": (diverge_unsup_mt, "lower lr or adv_weight"),
 }
 
 

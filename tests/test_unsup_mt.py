@@ -35,17 +35,25 @@ def test_noise():
         assert len(U.add_noise(["x"], 0.99, 3, rng)) == 1                 # never empty
 
 
+def constant_first(data):
+    """A (useless) first translator: every word -> the first word of the other language."""
+    return U.WordByWord({("en", "fr"): {w: data.vocab["fr"].itos[4] for w in data.vocab["en"].itos[4:]},
+                         ("fr", "en"): {w: data.vocab["en"].itos[4] for w in data.vocab["fr"].itos[4:]}})
+
+
 def test_model_codes_and_training(data):
-    cfg = U.UnsupConfig(emb=16, hidden=24, steps=3, bt_start=1, batch_size=8)
+    cfg = U.RoundsConfig(emb=16, hidden=24, rounds=1, steps_per_round=2, batch_size=8)
     torch.manual_seed(0)
-    m = U.UnsupervisedTranslator(data.vocab, cfg)
+    m = U.UnsupervisedTranslator(data.vocab, cfg.model_config())
     sents = data.text["en"][:5]
     enc = m.encode(sents, "en")
     assert U.codes(enc).shape == (sum(len(s) for s in sents) + 5, 24)
     assert torch.isfinite(m.reconstruction_loss(enc, sents, "en"))
     for use_adv in (True, False):
-        hist, D = U.train_unsupervised(m, data, U.UnsupConfig(**{**cfg.__dict__, "use_adversary": use_adv}))
+        hist, _ = U.train_rounds(m, data, constant_first(data), U.RoundsConfig(**{**cfg.__dict__, "use_adversary": use_adv}))
         assert ("d_accuracy" in hist) == use_adv and len(hist["loss_bt"]) == 2
+    hist, _ = U.train_rounds(m, data, constant_first(data), U.RoundsConfig(**{**cfg.__dict__, "use_backtranslation": False}))
+    assert "loss_bt" not in hist and len(hist["loss_auto"]) == 2
     out = m.translate([p.src for p in data.test[:4]], "en", "fr", max_len=12)
     assert len(out) == 4 and all(len(t) <= 12 for t in out)
 
@@ -92,8 +100,7 @@ def test_a_round_translates_with_the_frozen_previous_model(data):
     cfg = U.RoundsConfig(emb=16, hidden=24, rounds=2, steps_per_round=3, batch_size=8)
     torch.manual_seed(0)
     model = U.UnsupervisedTranslator(data.vocab, cfg.model_config())
-    first = U.WordByWord({("en", "fr"): {w: data.vocab["fr"].itos[4] for w in data.vocab["en"].itos[4:]},
-                          ("fr", "en"): {w: data.vocab["en"].itos[4] for w in data.vocab["fr"].itos[4:]}})
+    first = constant_first(data)
     seen = []
 
     def evaluate(k, m):
@@ -130,4 +137,4 @@ def test_rounds_refuse_bad_corpora(data):
     with pytest.raises(ValueError, match="'million', a word outside the vocabulary"):
         U.train_rounds(model, bad, first, cfg)
     with pytest.raises(TypeError, match="RoundsConfig"):
-        U.train_rounds(model, data, first, U.UnsupConfig())
+        U.train_rounds(model, data, first, U.TranslatorConfig())

@@ -15,15 +15,14 @@ codes z; decoder_en and decoder_fr write sentences from codes. Training minimise
              the codes of both languages are pushed towards one distribution (the AAE idea)
     L_bt   = -log p_en(x | enc(C(fr(x))))  - log p_fr(y | enc(C(en(y))))    back-translation
 
-where C(.) drops and locally shuffles words, and fr(x) is the current model's French translation of x
-(greedy, no gradient). Translation en -> fr = decoder_fr(enc(x)). `use_adversary=False` is the ablation.
+where C(.) drops and locally shuffles words, and fr(x) is the French translation of x by the previous
+round's frozen model (greedy, no gradient). Translation en -> fr = decoder_fr(enc(x)). `use_adversary=False` is the ablation.
 
-Two trainers:
-* `train_unsupervised` (the online loop above): back-translation with the CURRENT model, from random
-  weights; it does not translate (nothing tells it which English word means which French word).
-* `train_rounds` (the published method, Lample et al. 2018, section 2.4): round 1 learns from the
-  translations of a WORD-BY-WORD model whose dictionary was induced without parallel data (lexicon.py,
-  Conneau et al. 2018); round k learns from round k-1's FROZEN model; every round also denoises.
+The trainer, `train_rounds`, is the published method (Lample et al. 2018, section 2.4): round 1 learns
+from the translations of a WORD-BY-WORD model whose dictionary was induced without parallel data
+(lexicon.py, Conneau et al. 2018); round k learns from round k-1's FROZEN model; every round also
+denoises. (Back-translation with the current model from random weights, the loop an earlier version of
+the course ran, does not translate: nothing tells it which English word means which French word.)
 
 The corpora: `monolingual_corpora` draws English and French from two DISJOINT halves of the training
 numbers (no number, hence no sentence pair, is in both), with one law for both; "digit-sum"
@@ -46,20 +45,12 @@ from .seq2seq import Decoder, Encoded, Encoder, eval_mode, greedy_decode
 
 
 @dataclass
-class UnsupConfig:
+class TranslatorConfig:
+    """The shape of an `UnsupervisedTranslator` (the training settings are in `RoundsConfig`)."""
     emb: int = 64                 # word embedding width (one table per language)
     hidden: int = 128             # GRU width of the shared encoder and of each decoder
-    dropout: float = 0.1
-    steps: int = 600              # training steps (each: both languages, every loss)
-    bt_start: int = 100           # back-translation starts after this many steps of auto-encoding
-    batch_size: int = 32          # sentences per language per step
-    lr: float = 2e-3              # Adam, encoder and decoders
-    lr_d: float = 1e-3            # Adam, discriminator
-    use_adversary: bool = True    # False: the ablation without the discriminator
-    adv_weight: float = 1.0       # weight of the encoder's adversarial loss
-    word_drop: float = 0.1        # noise C: probability of dropping each word
-    shuffle_k: int = 3            # noise C: a word moves at most k-1 places
-    seed: int = 0
+    dropout: float = 0.1          # dropout in the encoder and the decoders
+    seed: int = 0                 # kept for the record; the caller seeds torch before building the model
 
 
 @dataclass
@@ -187,7 +178,7 @@ def model_update(model, opt, loss, clip: float = 1.0) -> None:
 class UnsupervisedTranslator(nn.Module):
     """A shared encoder (with one embedding table per language) and one attention decoder per language."""
 
-    def __init__(self, vocab: dict, cfg: UnsupConfig):
+    def __init__(self, vocab: dict, cfg: TranslatorConfig):
         super().__init__()
         self.langs = tuple(vocab)
         self.vocab = vocab
@@ -218,48 +209,6 @@ class UnsupervisedTranslator(nn.Module):
                 ids = greedy_decode(self.decoders[tgt], enc, max_len).tokens
                 out.extend(self.vocab[tgt].decode(t) for t in ids)
         return out
-
-
-def train_unsupervised(model: UnsupervisedTranslator, data: Monolingual, cfg: UnsupConfig, callbacks=(),
-                       every: int = 25, desc: str = "unsupervised MT"):
-    """The loop: per step, for both languages, auto-encoding + adversary (+ back-translation after bt_start).
-    Returns (history, the discriminator)."""
-    from ..train import DivergenceGuard, loop
-
-    a, b = data.langs
-    rng = np.random.default_rng(cfg.seed)
-    D = CodeDiscriminator(cfg.hidden).to(next(model.parameters()).device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
-    noise = lambda s: add_noise(s, cfg.word_drop, cfg.shuffle_k, rng)
-    draw = lambda lang: [data.text[lang][i] for i in rng.integers(0, len(data.text[lang]), cfg.batch_size)]
-
-    def step(i):
-        model.train()
-        xa, xb = draw(a), draw(b)
-        enc_a, enc_b = model.encode([noise(s) for s in xa], a), model.encode([noise(s) for s in xb], b)
-        loss_auto = model.reconstruction_loss(enc_a, xa, a) + model.reconstruction_loss(enc_b, xb, b)
-        logs = {"loss_auto": loss_auto.item()}
-        loss = loss_auto
-        if cfg.use_adversary:
-            logs["loss_d"], logs["d_accuracy"] = d_update(D, opt_d, codes(enc_a), codes(enc_b))
-            loss = loss + cfg.adv_weight * language_bce(D(codes(enc_a)), D(codes(enc_b)), flip=True)
-        if i >= cfg.bt_start:                                # back-translation with the current model
-            room = lambda xs: max(len(x) for x in xs) + 6   # numbers never grow by more than a few words
-            ya, yb = model.translate(xa, a, b, room(xa)), model.translate(xb, b, a, room(xb))   # no gradient
-            model.train()
-            fix = lambda s: noise(s) if s else ["<unk>"]   # an empty translation still needs one token
-            loss_bt = model.reconstruction_loss(model.encode([fix(s) for s in ya], b), xa, a) + \
-                model.reconstruction_loss(model.encode([fix(s) for s in yb], a), xb, b)
-            loss = loss + loss_bt
-            logs["loss_bt"] = loss_bt.item()
-        model_update(model, opt, loss)
-        return logs
-
-    guard = DivergenceGuard(model, D, optimizers=[opt, opt_d], hint="lower lr or adv_weight")
-    history = loop(step, cfg.steps, guard=guard, callbacks=callbacks, every=every, desc=desc)
-    model.eval()
-    return history, D
 
 
 # ----------------------------------------------------------------------------- iterative back-translation
@@ -298,8 +247,8 @@ class RoundsConfig:
         self.use_backtranslation = checks.boolean("RoundsConfig.use_backtranslation", self.use_backtranslation)
         self.seed = checks.nonneg_int("RoundsConfig.seed", self.seed)
 
-    def model_config(self) -> UnsupConfig:
-        return UnsupConfig(emb=self.emb, hidden=self.hidden, dropout=self.dropout, seed=self.seed)
+    def model_config(self) -> TranslatorConfig:
+        return TranslatorConfig(emb=self.emb, hidden=self.hidden, dropout=self.dropout, seed=self.seed)
 
 
 class WordByWord:
