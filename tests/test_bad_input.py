@@ -3,7 +3,7 @@
 Each case calls a public function or class with a bad value and checks (1) the exception type, (2) that
 the message names the parameter, and (3) that it says what is allowed (the values, the range or the
 shape). None of them may end in a stack trace from deep inside torch. Module tests check more cases of
-their own; this table is the cross-package inventory that issue 10 counts.
+their own; this table is the cross-package inventory of them.
 """
 import re
 

@@ -1,2 +1,2 @@
-"""Models of the course, one module per family. Contracts (DESIGN.md): generators G(z) -> x,
-discriminators D(x) -> logits (B,), language models forward(tokens, targets=None) -> (logits, loss)."""
+"""Models of the course, one module per family. Their contracts: generators G(z) -> x, discriminators
+D(x) -> logits (B,), language models forward(tokens, targets=None) -> (logits, loss)."""
