@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from gan_course import gan2d, train
+from gan_course import gan2d, losses, train
 from gan_course.data import toy2d
 from gan_course.metrics import modes
 
@@ -158,7 +158,7 @@ def test_remedies_run():
 def test_rejection_sampler_keeps_by_the_density_ratio_and_resets_on_a_g_step():
     gan = gan2d.GAN2D(data="grid25", **SMALL)
     gan.train(3, show_progress=False)
-    rate = gan.fit_rejection(steps=5, n_ref=500)
+    rate = gan.fit_rejection(steps=5, n_ref=500, n_fake=1000)
     assert 0 < rate <= 1 and gan.D_rej is not None
     x = gan.sample(300)
     assert x.shape == (300, 2) and torch.equal(x, gan.sample(300))  # seeded
@@ -175,16 +175,41 @@ def test_rejection_sampler_keeps_by_the_density_ratio_and_resets_on_a_g_step():
 
 @pytest.mark.parametrize("kwargs, match", [(dict(steps=0), r"steps=0 is not allowed"),
                                            (dict(quantile=0.0), r"quantile=0.0 is not allowed; allowed: .*\(0, 1\]"),
-                                           (dict(lr=-1.0), r"lr=-1.0 is not allowed")])
+                                           (dict(lr=-1.0), r"lr=-1.0 is not allowed"),
+                                           (dict(n_fake=0), r"n_fake=0 is not allowed")])
 def test_rejection_bad_arguments(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         gan2d.GAN2D(**SMALL).fit_rejection(**kwargs)
 
 
+def test_top_k_fakes_keeps_the_k_best_scored():
+    out = torch.tensor([0.3, -2.0, 1.5, 0.0, 4.0, -1.0])
+    assert torch.equal(gan2d.top_k_fakes(out, 0.5).sort().values, torch.tensor([0.3, 1.5, 4.0]))
+    assert torch.equal(gan2d.top_k_fakes(out, 1.0), out)                     # 1: every fake
+    assert torch.equal(gan2d.top_k_fakes(out, 0.01), torch.tensor([4.0]))    # at least one
+    # the generator loss on them: the minimax loss over the k most realistic fakes only
+    g_loss = losses.gan_loss("minimax")[1]
+    expected = torch.log1p(-torch.sigmoid(torch.tensor([4.0, 1.5, 0.3]))).mean()
+    assert g_loss(gan2d.top_k_fakes(out, 0.5)).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_top_k_fraction_anneals_to_its_floor_and_only_g_sees_it():
+    gan = gan2d.GAN2D(top_k=0.5, top_k_gamma=0.9, **SMALL)
+    assert gan.top_k_fraction() == 1.0
+    gan.g_steps = 250                                   # two whole "epochs" of 100 G steps
+    assert gan.top_k_fraction() == pytest.approx(0.81)
+    gan.g_steps = 10_000
+    assert gan.top_k_fraction() == 0.5
+    assert gan2d.GAN2D(**SMALL).top_k_fraction() == 1.0  # off by default
+    gan.train(2, show_progress=False)                   # trains with it
+    assert math.isfinite(gan.history["loss_g"][-1][1])
+
+
 def test_best_recipe_fields():
     config, steps, rejection = gan2d.best("grid25", seed=3)
     assert config.seed == 3 and steps == gan2d.BEST_STEPS["grid25"] and config.decay_steps == steps
-    assert set(rejection) <= {"steps", "lr", "quantile", "batch", "n_ref"}
+    assert set(rejection) <= {"steps", "lr", "quantile", "batch", "n_ref", "n_fake"}
+    assert config.top_k < 1 and gan2d.best("ring8")[0].top_k == 1  # top-k G training on the grid only
     with pytest.raises(ValueError, match="data='spiral' is not allowed"):
         gan2d.best("spiral")
 
@@ -226,6 +251,8 @@ def test_g_gradients_point_downhill_on_the_generator_loss():
     ("beta1", 1.0, "beta1=1.0 must lie in"),
     ("ema", 1.5, "ema=1.5 must lie in"),
     ("pack", 3, "batch=32 must be a multiple of pack=3"),
+    ("top_k", 0.0, r"top_k=0.0 must lie in \(0, 1\]"),
+    ("top_k_gamma", 1.5, r"top_k_gamma=1.5 must lie in \(0, 1\]"),
 ])
 def test_bad_config_values_name_the_parameter(field, value, match):
     with pytest.raises(ValueError, match=match):
