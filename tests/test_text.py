@@ -275,3 +275,31 @@ def test_sampling_widget_live_redraws():
     before = view.value
     t_slider.value = 0.5
     assert view.value != before and "t=0.50" in view.value
+
+
+# ----------------------------------------------------------------------------- standard errors (review K1)
+
+def test_mean_se_is_sd_over_root_n():
+    v = [1.0, 2.0, 4.0, 7.0]
+    m, se = tm.mean_se(v)
+    sd = math.sqrt(sum((x - 3.5) ** 2 for x in v) / 3)
+    assert m == pytest.approx(3.5) and se == pytest.approx(sd / 2)
+    with pytest.raises(ValueError, match="at least 2"):
+        tm.mean_se([1.0])
+
+
+def test_curve_gap_equals_its_formula():
+    curve = [{"nll_oracle": 8.0, "nll_test": 9.0, "nll_oracle_se": 0.02, "nll_test_se": 0.01},
+             {"nll_oracle": 10.0, "nll_test": 7.0, "nll_oracle_se": 0.04, "nll_test_se": 0.03}]
+    point = {"nll_oracle": 8.5, "nll_test": 8.7, "nll_oracle_se": 0.05, "nll_test_se": 0.02}
+    g = tm.curve_gap(point, curve[::-1])              # any order: sorted by NLL_oracle inside
+    w, s = 0.25, -1.0                                 # (8.5 - 8) / 2; slope (7 - 9) / 2
+    assert g["c_curve"] == pytest.approx(9.0 - 0.5) and g["gap"] == pytest.approx(8.7 - 8.5)
+    var = 0.02 ** 2 + (1 - w) ** 2 * 0.01 ** 2 + w ** 2 * 0.03 ** 2 + s ** 2 * (0.05 ** 2 + (1 - w) ** 2 * 0.02 ** 2
+                                                                               + w ** 2 * 0.04 ** 2)
+    assert g["se"] == pytest.approx(math.sqrt(var))
+    assert tm.curve_gap({"nll_oracle": 7.0, "nll_test": 9.0}, curve) is None          # outside the range
+    bare = [{k: r[k] for k in ("nll_oracle", "nll_test")} for r in curve]
+    assert tm.curve_gap({"nll_oracle": 9.0, "nll_test": 8.0}, bare)["se"] == 0.0      # no SEs given: 0
+    with pytest.raises(ValueError, match="at least 2 temperatures"):
+        tm.curve_gap(point, curve[:1])

@@ -166,6 +166,49 @@ def nll_test(model, test, batch_size: int = 500) -> float:
     return nll_per_token(model, test, batch_size=batch_size)
 
 
+def mean_se(values) -> tuple[float, float]:
+    """(mean, standard error) of per-sequence values: SE = SD / sqrt(n), with the n - 1 SD (needs n >= 2).
+
+    The uncertainty of an NLL estimated from n sampled or held-out sequences; two models' numbers that
+    differ by less than about 2 SE of their difference are not told apart by the measurement."""
+    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if v.numel() < 2:
+        raise ValueError(f"values has {v.numel()} element(s); allowed: at least 2 (an SE needs a spread)")
+    return v.mean().item(), (v.std(unbiased=True) / math.sqrt(v.numel())).item()
+
+
+def curve_gap(point: dict, curve: list) -> dict | None:
+    """A model against an MLE temperature curve (Caccia et al. 2018): the NLL_test gap at equal NLL_oracle.
+
+    point: {"nll_oracle": q, "nll_test": c} with optional "nll_oracle_se", "nll_test_se";
+    curve: such dicts, one per temperature. With the curve sorted by NLL_oracle, c_curve(q) interpolates
+    linearly between the two curve points q_0 <= q <= q_1 (weights 1 - w and w, w = (q - q_0)/(q_1 - q_0)),
+
+        gap   = c - c_curve(q)                       > 0: MLE covers the data better at equal quality
+        se^2  = se_c^2 + (1-w)^2 se_c0^2 + w^2 se_c1^2 + s^2 (se_q^2 + (1-w)^2 se_q0^2 + w^2 se_q1^2)
+
+    to first order, s = (c_1 - c_0)/(q_1 - q_0) the curve's slope, every estimate independent (each from
+    its own samples; conservative where two share the test set). A missing SE counts as 0. Returns
+    {"gap", "se", "c_curve"}, or None when q lies outside the curve's range."""
+    q, c = float(point["nll_oracle"]), float(point["nll_test"])
+    pts = sorted(curve, key=lambda r: r["nll_oracle"])
+    if len(pts) < 2:
+        raise ValueError(f"curve has {len(pts)} point(s); allowed: at least 2 temperatures")
+    if not pts[0]["nll_oracle"] <= q <= pts[-1]["nll_oracle"]:
+        return None
+    i = next(k for k in range(len(pts) - 1) if pts[k]["nll_oracle"] <= q <= pts[k + 1]["nll_oracle"])
+    a, b = pts[i], pts[i + 1]
+    span = b["nll_oracle"] - a["nll_oracle"]
+    w = (q - a["nll_oracle"]) / span if span > 0 else 0.0
+    slope = (b["nll_test"] - a["nll_test"]) / span if span > 0 else 0.0
+    c_curve = (1 - w) * a["nll_test"] + w * b["nll_test"]
+    se = lambda r, k: float(r.get(f"{k}_se", 0.0) or 0.0)
+    var = (se(point, "nll_test") ** 2 + (1 - w) ** 2 * se(a, "nll_test") ** 2 + w ** 2 * se(b, "nll_test") ** 2
+           + slope ** 2 * (se(point, "nll_oracle") ** 2 + (1 - w) ** 2 * se(a, "nll_oracle") ** 2
+                           + w ** 2 * se(b, "nll_oracle") ** 2))
+    return {"gap": c - c_curve, "se": math.sqrt(var), "c_curve": c_curve}
+
+
 def forward_perplexity(lm, sample_seqs, batch_size: int = 512) -> float:
     """exp(NLL per token of generated id lists under `lm`, a LanguageModel trained on real data)."""
     from ..models.lm import nll_per_token
