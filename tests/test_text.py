@@ -303,3 +303,7 @@ def test_curve_gap_equals_its_formula():
     assert tm.curve_gap({"nll_oracle": 9.0, "nll_test": 8.0}, bare)["se"] == 0.0      # no SEs given: 0
     with pytest.raises(ValueError, match="at least 2 temperatures"):
         tm.curve_gap(point, curve[:1])
+    with pytest.raises(ValueError, match=r"point=\{'nll_test': 1.0\} is not allowed; allowed: a dict with 'nll_oracle'"):
+        tm.curve_gap({"nll_test": 1.0}, curve)
+    with pytest.raises(ValueError, match=r"curve\[1\]=\[8.0, 9.0\] is not allowed"):
+        tm.curve_gap(point, [curve[0], [8.0, 9.0]])

@@ -190,6 +190,10 @@ def curve_gap(point: dict, curve: list) -> dict | None:
     to first order, s = (c_1 - c_0)/(q_1 - q_0) the curve's slope, every estimate independent (each from
     its own samples; conservative where two share the test set). A missing SE counts as 0. Returns
     {"gap", "se", "c_curve"}, or None when q lies outside the curve's range."""
+    for name, r in [("point", point)] + [(f"curve[{i}]", r) for i, r in enumerate(curve)]:
+        if not isinstance(r, dict) or not {"nll_oracle", "nll_test"} <= set(r):
+            raise ValueError(f"{name}={r!r} is not allowed; allowed: a dict with 'nll_oracle' and 'nll_test' "
+                             f"(and optionally 'nll_oracle_se', 'nll_test_se')")
     q, c = float(point["nll_oracle"]), float(point["nll_test"])
     pts = sorted(curve, key=lambda r: r["nll_oracle"])
     if len(pts) < 2:
