@@ -136,6 +136,20 @@ def nll_at_temperature(G, tokens: torch.Tensor, temperature: float = 1.0, batch_
     return total / tokens.numel()
 
 
+@torch.no_grad()
+def oracle_scores(G, oracle, test: torch.Tensor, n: int, temperature: float = 1.0, seed: int = 123) -> dict:
+    """NLL_oracle (quality: the oracle's NLL of n samples of G at `temperature`, drawn with `seed`) and
+    NLL_test (coverage: G's NLL of the held-out `test` sequences at that temperature), nats per token, each
+    with its standard error SD / sqrt(n) over the sequences (`metrics.text.mean_se`)."""
+    from .metrics.text import mean_se
+
+    xs = G.sample(checks.positive_int("n", n), temperature=temperature,
+                  generator=torch.Generator(device=G.device).manual_seed(seed))
+    q, q_se = mean_se(oracle.nll_per_sequence(xs))
+    c, c_se = mean_se(G.nll_per_sequence(test, temperature=temperature))
+    return {"nll_oracle": q, "nll_oracle_se": q_se, "nll_test": c, "nll_test_se": c_se}
+
+
 # ----------------------------------------------------------------------------------------------------
 # Monte Carlo rollouts and rewards
 

@@ -230,6 +230,21 @@ def test_seqgan_epochs_run_time_their_phases_and_warn_on_collapse():
         seqgan.SeqGAN(G, D, real, seqgan.SeqGANConfig(baseline="best"))
 
 
+def test_oracle_scores_are_the_two_nlls_with_their_standard_errors():
+    G, oracle = _G(20, 6, std=0.5), _G(20, 6, std=1.0)
+    test = torch.randint(0, 20, (40, 6), generator=torch.Generator().manual_seed(1))
+    s = seqgan.oracle_scores(G, oracle, test, n=50, temperature=0.8, seed=3)
+    xs = G.sample(50, temperature=0.8, generator=torch.Generator().manual_seed(3))    # the same samples
+    q = oracle.nll_per_sequence(xs)
+    assert math.isclose(s["nll_oracle"], oracle.nll(xs).item(), rel_tol=1e-5)
+    assert math.isclose(s["nll_oracle_se"], (q.std() / math.sqrt(50)).item(), rel_tol=1e-5)
+    assert math.isclose(s["nll_test"], seqgan.nll_at_temperature(G, test, 0.8), rel_tol=1e-5)
+    c = G.nll_per_sequence(test, temperature=0.8)
+    assert math.isclose(s["nll_test_se"], (c.std() / math.sqrt(40)).item(), rel_tol=1e-5)
+    with pytest.raises(ValueError, match="n=0"):
+        seqgan.oracle_scores(G, oracle, test, n=0)
+
+
 def test_nll_at_temperature():
     G = _G(20, 6, std=0.5)
     x = torch.randint(0, 20, (16, 6), generator=torch.Generator().manual_seed(0))
