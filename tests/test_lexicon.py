@@ -127,3 +127,36 @@ def test_embeddings_and_bad_corpora():
         E.cooccurrence(text, words, window=0)
     with pytest.raises(ValueError, match="transform"):
         E.factorise(C, 2, "glove")
+
+
+def test_anchor_features_count_occurrences_openings_and_closings():
+    text = [["two", "hundred"], ["three", "hundred"], ["two"], ["three", "thousand"]]
+    words = ["two", "three", "hundred", "thousand"]
+    A = E.anchor_features(text, words)
+    # occurrences, sentence-initial, sentence-final, by hand, as log((count + 1) / 4 sentences)
+    counts = np.array([[2, 2, 1], [2, 2, 0], [2, 0, 2], [1, 0, 1]])
+    np.testing.assert_allclose(A, np.log((counts + 1) / 4))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        E.anchor_features([["two", "million"]], words)
+
+
+def test_with_anchors_appends_one_shared_standardisation():
+    rng = np.random.default_rng(0)
+    text_a = [["a", "b"], ["b"], ["a", "c"]]
+    text_b = [["x"], ["y", "x"], ["z", "y", "x"]]
+    vecs = {"a": E.WordVectors(["a", "b", "c"], rng.normal(size=(3, 2)), np.ones(3), "a"),
+            "b": E.WordVectors(["x", "y", "z"], rng.normal(size=(3, 2)), np.ones(3), "b")}
+    out = E.with_anchors(vecs, {"a": text_a, "b": text_b}, weight=2.0)
+    feats = np.concatenate([E.anchor_features(text_a, vecs["a"].words), E.anchor_features(text_b, vecs["b"].words)])
+    z = (feats - feats.mean(0)) / (feats.std(0) + 1e-12)
+    r = np.mean(np.linalg.norm(np.concatenate([vecs["a"].vectors, vecs["b"].vectors]), axis=1))
+    got = np.concatenate([out["a"].vectors, out["b"].vectors])
+    np.testing.assert_allclose(got[:, :2], np.concatenate([vecs["a"].vectors, vecs["b"].vectors]))
+    np.testing.assert_allclose(got[:, 2:], 2.0 * r / np.sqrt(3) * z)
+    assert out["a"].words == vecs["a"].words and out["b"].lang == "b"
+    # weight 0 leaves the anchor block at zero: the plain vectors' geometry
+    assert np.allclose(E.with_anchors(vecs, {"a": text_a, "b": text_b}, 0.0)["a"].vectors[:, 2:], 0)
+    with pytest.raises(ValueError, match="same two languages"):
+        E.with_anchors(vecs, {"a": text_a}, 1.0)
+    with pytest.raises(ValueError, match="weight"):
+        E.with_anchors(vecs, {"a": text_a, "b": text_b}, -1.0)

@@ -121,3 +121,51 @@ def train_embeddings(text, words, dim: int = 12, window: int = 2, transform: str
     C = cooccurrence(text, words, window)
     counts = C.sum(1) / (2 * window)
     return WordVectors(list(words), factorise(C, dim, transform, n_sentences=len(text)), counts, lang)
+
+
+# ----------------------------------------------------------------------------- anchors shared by two corpora
+
+ANCHORS = ("occurrences", "first", "last")
+
+
+def anchor_features(text, words) -> np.ndarray:
+    """For each word, three counts that two corpora describing the same world share, whatever the
+    language: how often the word occurs, how often it opens a sentence, how often it closes one; each as
+    log((count + 1) / N) with N sentences, so corpora of different sizes compare.   Returns (V, 3).
+
+    In notebook 14 both corpora write numbers drawn from one law, so "two" and "deux" occur about equally
+    often, and a number starts with its first digit's word in both languages; "hundred" and "cent" close
+    the same share of sentences. These are the statistics that co-occurrence vectors also hold, but here
+    in coordinates that mean the same thing in both languages."""
+    words = list(checks.non_empty("words", list(words), "words"))
+    text = check_corpus(text, words)
+    idx = {w: i for i, w in enumerate(words)}
+    counts = np.zeros((len(words), len(ANCHORS)))
+    for s in text:
+        for t in s:
+            counts[idx[t], 0] += 1
+        counts[idx[s[0]], 1] += 1
+        counts[idx[s[-1]], 2] += 1
+    return np.log((counts + 1) / len(text))
+
+
+def with_anchors(vecs: dict, texts: dict, weight: float = 3.0) -> dict:
+    """Both languages' vectors with the anchor features appended as extra coordinates:
+
+        z_w = [x_w, weight * r / sqrt(3) * (a_w - mean) / sd]
+
+    a_w = anchor_features(...) of word w; mean and sd per feature over the words of BOTH languages (one
+    affine map for both, so a coordinate keeps its meaning); r = the mean length of the vectors, so that
+    `weight` sets the anchors' share (weight 1: the anchor block is about as long as an average vector).
+    vecs: {lang: WordVectors}; texts: {lang: the corpus the vectors came from}. Returns {lang: WordVectors}."""
+    weight = checks.nonneg_float("weight", weight)
+    if set(vecs) != set(texts) or len(vecs) != 2:
+        raise ValueError(f"vecs has languages {sorted(vecs)} and texts {sorted(texts)}; allowed: the same two "
+                         f"languages in both")
+    feats = {l: anchor_features(texts[l], vecs[l].words) for l in vecs}
+    both = np.concatenate(list(feats.values()))
+    mean, sd = both.mean(0), both.std(0) + 1e-12
+    r = float(np.mean(np.concatenate([np.linalg.norm(v.vectors, axis=1) for v in vecs.values()])))
+    scale = weight * r / np.sqrt(len(ANCHORS))
+    return {l: WordVectors(v.words, np.hstack([v.vectors, scale * (feats[l] - mean) / sd]), v.counts, v.lang)
+            for l, v in vecs.items()}
