@@ -1,21 +1,10 @@
 """benchmarks/g2p.py at its tiny --fast scale: a run, then --rescore of the saved model gives the same test
 numbers and the fit check (WER on training words) beside them."""
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("g2p_bench", ROOT / "benchmarks" / "g2p.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_fast_run_then_rescore(tmp_path):
-    g2p = load_benchmark()
+def test_fast_run_then_rescore(tmp_path, load_benchmark):
+    g2p = load_benchmark("g2p")
     g2p.main(["--fast", "--out", str(tmp_path)])
     first = json.loads((tmp_path / "g2p.json").read_text())
     assert 0 <= first["fit_check"]["wer"] <= 1 and first["fit_check"]["train_sample_words"] == 2000

@@ -1,20 +1,9 @@
 """benchmarks/text_gans.py at a tiny scale: two SeqGAN settings kept side by side (--key), and the report."""
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("text_gans", ROOT / "benchmarks" / "text_gans.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_two_seqgan_settings_are_kept_apart(tmp_path):
-    tg = load_benchmark()
+def test_two_seqgan_settings_are_kept_apart(tmp_path, load_benchmark):
+    tg = load_benchmark("text_gans")
     common = ["--vocab", "60", "--n-train", "200", "--mle-epochs", "1", "--adv-epochs", "2", "--eval-every", "1",
               "--gumbel-steps", "0", "--eval-n", "100", "--d-pre-rounds", "1", "--threads", "1",
               "--mle-checkpoint", str(tmp_path / "mle.pt"), "--out", str(tmp_path)]
@@ -37,8 +26,8 @@ def test_two_seqgan_settings_are_kept_apart(tmp_path):
     assert "MLE, early-stopped (best validation epoch 1 of 1 run" in md
 
 
-def test_paper_d_schedule_and_delayed_rollouts_are_options(tmp_path):
-    tg = load_benchmark()
+def test_paper_d_schedule_and_delayed_rollouts_are_options(tmp_path, load_benchmark):
+    tg = load_benchmark("text_gans")
     common = ["--vocab", "40", "--n-train", "100", "--mle-epochs", "1", "--adv-epochs", "1", "--eval-n", "50",
               "--threads", "1", "--mle-checkpoint", str(tmp_path / "mle.pt"), "--out", str(tmp_path)]
     tg.main(common + ["--phases", "seqgan", "--paper-d-schedule", "--d-pre-rounds", "1", "--d-pre-samples", "50",
@@ -51,8 +40,8 @@ def test_paper_d_schedule_and_delayed_rollouts_are_options(tmp_path):
     assert "a delayed copy (rate 0.8)" in (tmp_path / "text_gans.md").read_text()
 
 
-def test_speed_decomposition_writes_its_table(tmp_path):
-    tg = load_benchmark()
+def test_speed_decomposition_writes_its_table(tmp_path, load_benchmark):
+    tg = load_benchmark("text_gans")
     res = tg.main(["--speed", "--vocab", "40", "--rollouts", "2", "--speed-d-seqs", "64", "--threads", "1",
                    "--out", str(tmp_path)])
     assert res["like_for_like_ratio_cpu"] > 0 and len(res["epoch_totals"]) == 3
