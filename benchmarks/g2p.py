@@ -115,14 +115,14 @@ def rescore(out: Path, n_train, n_test: int) -> dict:
     return r
 
 
-def table(r: dict, threads: int) -> str:
+def table(r: dict) -> str:
     s = r["settings"]
     lines = [f"# G2P on CMUdict (notebook 12's data and scoring), trained longer",
              "",
              f"GRU encoder-decoder with attention, hidden {s['hidden']}, emb {s['emb']}, {r['parameters']:,} parameters; "
              f"{s['steps']} Adam steps of {s['batch_size']} words ({r['epochs']:.1f} epochs of {r['n_train']:,} words), "
              f"one-cycle lr {s['lr']}, length buckets of {s['bucket']} batches. Training {r['train']['cpu_seconds']:.0f} CPU s ({r['train']['seconds']:.0f} s wall, "
-             f"{threads} thread(s)). Test: {r['n_test']:,} held-out words; WER = share of words matching none of "
+             f"{r['threads']} thread(s)). Test: {r['n_test']:,} held-out words; WER = share of words matching none of "
              "their listed pronunciations (the published convention); PER = edit distance to the closest one.",
              "",
              "| model | test words | WER | WER (first pronunciation only) | PER | decoding CPU s |",
@@ -166,14 +166,13 @@ def main(argv=None):
     out = Path(a.out)
     if a.rescore:
         r = rescore(out, n_train=3000 if a.fast else None, n_test=200 if a.fast else 2000)
-        a.threads = r["threads"]                     # the table reports the training run's threads
     else:
         r = run(s, n_train=3000 if a.fast else None, n_test=200 if a.fast else 2000, log=lambda *x: print(*x, flush=True))
         r.update(threads=a.threads, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint.write_text(out / "g2p.json", json.dumps(r, indent=1, default=float))
-    checkpoint.write_text(out / "g2p.md", table(r, a.threads))
-    print(table(r, a.threads))
+    checkpoint.write_text(out / "g2p.md", table(r))
+    print(table(r))
 
 
 if __name__ == "__main__":

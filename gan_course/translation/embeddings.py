@@ -135,8 +135,9 @@ def anchor_features(text, words) -> np.ndarray:
 
     In notebook 14 both corpora write numbers drawn from one law, so "two" and "deux" occur about equally
     often, and a number starts with its first digit's word in both languages; "thousand" and "mille" close
-    about the same share of sentences (not exactly: the languages differ, e.g. "cent" / "cents"). These are the statistics that co-occurrence vectors also hold, but here
-    in coordinates that mean the same thing in both languages."""
+    about the same share of sentences (not exactly: the languages differ, e.g. "cent" / "cents"). The
+    co-occurrence vectors hold these statistics too (WordVectors.counts is the first), but in each
+    language's own SVD basis; here they are coordinates that mean the same thing in both languages."""
     words = list(checks.non_empty("words", list(words), "words"))
     text = check_corpus(text, words)
     idx = {w: i for i, w in enumerate(words)}
