@@ -3,7 +3,7 @@
     python benchmarks/unsup_mt.py                  # the full measurement (about 10 min on one core)
     python benchmarks/unsup_mt.py --fast --out /tmp/unsup   # a quick smoke run
     python benchmarks/unsup_mt.py --only "random dict"      # some rows; the others are kept from the last run
-    python benchmarks/unsup_mt.py --sensitivity    # the full system with the rounds' settings varied (about 17 min)
+    python benchmarks/unsup_mt.py --sensitivity    # the full system with the rounds' settings varied (about 15 min)
 
 Rows (each: held-out exact match, BLEU, chrF; English -> French unless named):
     full system          induced dictionary (MUSE's adversary on anchored vectors) -> word-by-word -> rounds of
