@@ -138,3 +138,16 @@ def test_rounds_refuse_bad_corpora(data):
         U.train_rounds(model, bad, first, cfg)
     with pytest.raises(TypeError, match="RoundsConfig"):
         U.train_rounds(model, data, first, U.TranslatorConfig())
+
+
+def test_translate_with_beam(data):
+    cfg = U.RoundsConfig(emb=16, hidden=24, rounds=1, steps_per_round=2, batch_size=8)
+    torch.manual_seed(0)
+    m = U.UnsupervisedTranslator(data.vocab, cfg.model_config())
+    src = [p.src for p in data.test[:6]]
+    assert m.translate(src, "en", "fr", max_len=10, beam=1) == m.translate(src, "en", "fr", max_len=10)
+    out = m.translate(src, "en", "fr", max_len=10, beam=3, batch_size=4)        # two batches
+    assert len(out) == 6 and all(len(t) <= 10 and set(t) <= set(data.vocab["fr"].itos[3:]) for t in out)
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="beam=.*positive integer"):
+            m.translate(src, "en", "fr", beam=bad)

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .. import checks
 from ..data import parallel
 from ..data.vocab import BOS_ID, EOS_ID, Vocab, pad_batch
-from .seq2seq import Decoder, Encoded, Encoder, eval_mode, greedy_decode
+from .seq2seq import Decoder, Encoded, Encoder, beam_decode, eval_mode, greedy_decode
 
 
 @dataclass
@@ -200,13 +200,21 @@ class UnsupervisedTranslator(nn.Module):
         logits, _, _ = self.decoders[lang](tgt_in.to(dev), enc)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.to(dev).reshape(-1), ignore_index=0)
 
-    def translate(self, sentences: list, src: str, tgt: str, max_len: int = 40, batch_size: int = 500) -> list:
-        """Token lists in language `src` -> token lists in `tgt` (greedy)."""
+    def translate(self, sentences: list, src: str, tgt: str, max_len: int = 40, batch_size: int = 500,
+                  beam: int = 1) -> list:
+        """Token lists in language `src` -> token lists in `tgt`: greedy for beam=1, else the most probable
+        of `beam` hypotheses (beam search finds "deux" when greedy, one word at a time, goes on to "deux
+        mille deux" although the whole sentence is less probable)."""
+        if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
+            raise ValueError(f"beam={beam!r} is not allowed; allowed: a positive integer (1 = greedy)")
         out = []
         with eval_mode(self):
             for i in range(0, len(sentences), batch_size):
                 enc = self.encode(sentences[i:i + batch_size], src)
-                ids = greedy_decode(self.decoders[tgt], enc, max_len).tokens
+                if beam == 1:
+                    ids = greedy_decode(self.decoders[tgt], enc, max_len).tokens
+                else:
+                    ids = [hyps[0].tokens for hyps in beam_decode(self.decoders[tgt], enc, int(beam), max_len)]
                 out.extend(self.vocab[tgt].decode(t) for t in ids)
         return out
 
