@@ -203,8 +203,8 @@ class UnsupervisedTranslator(nn.Module):
     def translate(self, sentences: list, src: str, tgt: str, max_len: int = 40, batch_size: int = 500,
                   beam: int = 1) -> list:
         """Token lists in language `src` -> token lists in `tgt`: greedy for beam=1, else the most probable
-        of `beam` hypotheses (beam search finds "deux" when greedy, one word at a time, goes on to "deux
-        mille deux" although the whole sentence is less probable)."""
+        of `beam` hypotheses. Beam search compares whole sentences: it can prefer "deux" where greedy
+        decoding, one word at a time, goes on to "deux mille deux", a less probable sentence."""
         if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
             raise ValueError(f"beam={beam!r} is not allowed; allowed: a positive integer (1 = greedy)")
         out = []
